@@ -1,0 +1,33 @@
+"""``python -m pycircuitbreaker``: report the build, or run the demonstration."""
+
+import sys
+
+from . import IMPLEMENTATION, __version__
+from ._core import core
+
+
+def report():
+    """Print the version and which core loaded."""
+    print(f"version: {__version__}")
+    print(f"implementation: {IMPLEMENTATION}")
+    print(f"core: {core.__file__}")
+
+
+def main(argv=None):
+    """Dispatch the command line."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        report()
+        return 0
+    if args[0] == "demo":
+        from .demo import run
+
+        report()
+        return run()
+    print(f"usage: python -m pycircuitbreaker [demo]; unknown command {args[0]!r}",
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Parse and validate breaker options into an immutable configuration."""
+
+import math
+from numbers import Real
+from typing import Any, Callable, NamedTuple, Optional, Tuple
+from uuid import uuid4
+
+from . import _constants
+from .strategies import CircuitBreakerStrategy, strategy_code
+
+# 0.5.0 accepted every option positionally, in this order.
+POSITIONAL_OPTIONS = (
+    "breaker_id",
+    "detect_error",
+    "error_threshold",
+    "exception_blacklist",
+    "exception_whitelist",
+    "on_close",
+    "on_open",
+    "recovery_threshold",
+    "recovery_timeout",
+    "strategy",
+)
+# 0.5.0's code named the lists differently from its README; both spellings work.
+ALIASES = {
+    "exception_denylist": "exception_blacklist",
+    "exception_allowlist": "exception_whitelist",
+}
+OPTION_NAMES = frozenset(POSITIONAL_OPTIONS + ("clock", "registry") + tuple(ALIASES))
+
+
+class BreakerConfig(NamedTuple):
+    """Validated settings of one breaker; the cores copy them into their own fields."""
+
+    breaker_id: Any
+    detect_error: Optional[Callable[[Any], Any]]
+    error_threshold: int
+    exception_blacklist: Tuple[type, ...]
+    exception_whitelist: Tuple[type, ...]
+    on_close: Optional[Callable[..., Any]]
+    on_open: Optional[Callable[..., Any]]
+    recovery_threshold: int
+    recovery_timeout: float
+    strategy: CircuitBreakerStrategy
+    strategy_code: int
+    clock: Optional[Callable[[], float]]
+    registry: Any
+
+
+def make_config(args, options, owner="CircuitBreaker"):
+    """Bind 0.5.0-style positional ``args`` and keyword ``options``; validate them all."""
+    if len(args) > len(POSITIONAL_OPTIONS):
+        raise TypeError(
+            f"{owner}() takes at most {len(POSITIONAL_OPTIONS)} positional options, "
+            f"got {len(args)}"
+        )
+    for alias, canonical in ALIASES.items():
+        if alias in options and canonical in options:
+            raise TypeError(
+                f"{owner}() got both {canonical!r} and its alias {alias!r}; pass only one"
+            )
+    values = dict(zip(POSITIONAL_OPTIONS, args))
+    for name, value in options.items():
+        if name not in OPTION_NAMES:
+            raise TypeError(f"{owner}() got an unexpected option {name!r}")
+        canonical = ALIASES.get(name, name)
+        if canonical in values:
+            raise TypeError(f"{owner}() got multiple values for option {canonical!r}")
+        values[canonical] = value
+    return _validate(**values)
+
+
+def _validate(
+    breaker_id=None,
+    detect_error=None,
+    error_threshold=_constants.DEFAULT_ERROR_THRESHOLD,
+    exception_blacklist=None,
+    exception_whitelist=None,
+    on_close=None,
+    on_open=None,
+    recovery_threshold=_constants.DEFAULT_RECOVERY_THRESHOLD,
+    recovery_timeout=_constants.DEFAULT_RECOVERY_TIMEOUT,
+    strategy=CircuitBreakerStrategy.SINGLE_RESET,
+    clock=None,
+    registry=None,
+):
+    if breaker_id is None:
+        breaker_id = uuid4()
+    else:
+        try:
+            hash(breaker_id)
+        except TypeError:
+            raise TypeError(
+                f"breaker_id must be hashable, got {breaker_id!r} "
+                f"({type(breaker_id).__name__})"
+            ) from None
+    return BreakerConfig(
+        breaker_id=breaker_id,
+        detect_error=_callable_or_none("detect_error", detect_error),
+        error_threshold=_threshold("error_threshold", error_threshold),
+        exception_blacklist=_exception_classes("exception_blacklist", exception_blacklist),
+        exception_whitelist=_exception_classes("exception_whitelist", exception_whitelist),
+        on_close=_callable_or_none("on_close", on_close),
+        on_open=_callable_or_none("on_open", on_open),
+        recovery_threshold=_threshold("recovery_threshold", recovery_threshold),
+        recovery_timeout=_timeout("recovery_timeout", recovery_timeout),
+        strategy=strategy,
+        strategy_code=strategy_code(strategy),
+        clock=_callable_or_none("clock", clock),
+        registry=_registry_or_none(registry),
+    )
+
+
+def _describe(value):
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _threshold(name, value):
+    # bool is an int subclass, but True as a threshold is always a mistake.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {_describe(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _timeout(name, value):
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number of seconds, got {_describe(value)}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be finite and >= 0 seconds, got {value!r}")
+    return seconds
+
+
+def _callable_or_none(name, value):
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {_describe(value)}")
+    return value
+
+
+def _exception_classes(name, value):
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or isinstance(value, type):
+        # A bare class or a string is iterable-looking but never what was meant.
+        raise TypeError(
+            f"{name} must be an iterable of exception classes, got {_describe(value)}"
+        )
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an iterable of exception classes, got {_describe(value)}"
+        ) from None
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(
+                f"{name} must contain only exception classes, got {_describe(item)}"
+            )
+    return items
+
+
+def _registry_or_none(registry):
+    if registry is not None and not callable(getattr(registry, "register", None)):
+        raise TypeError(
+            f"registry must be a CircuitBreakerRegistry or None, got {_describe(registry)}"
+        )
+    return registry

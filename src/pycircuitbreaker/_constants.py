@@ -1,0 +1,28 @@
+"""Constants, defaults and messages shared by both twins of the core.
+
+The compiled core copies these into C variables at import time, so the two twins can
+never disagree on a number or a message.
+"""
+
+# State codes used inside the cores; ``state.CircuitBreakerState`` maps them to members.
+CLOSED = 0
+OPEN = 1
+HALF_OPEN = 2
+
+# Strategy codes: how a success changes the error count while CLOSED.
+SINGLE_RESET = 0
+NET_ERROR = 1
+
+DEFAULT_ERROR_THRESHOLD = 5
+DEFAULT_RECOVERY_THRESHOLD = 1
+DEFAULT_RECOVERY_TIMEOUT = 30
+
+LOGGER_NAME = "pycircuitbreaker"
+
+# Environment variables, read at import time (NO_EXTENSIONS) or build time (both).
+ENV_NO_EXTENSIONS = "PYCIRCUITBREAKER_NO_EXTENSIONS"
+ENV_REQUIRE_EXTENSIONS = "PYCIRCUITBREAKER_REQUIRE_EXTENSIONS"
+TRUTHY_ENV_VALUES = frozenset({"1", "true", "yes", "on"})
+
+MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
+MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"
