@@ -1,0 +1,71 @@
+"""CircuitBreakerRegistry, with breakers of both twins."""
+
+import pytest
+from conftest import fail
+
+from pycircuitbreaker import CircuitBreakerRegistry, CircuitBreakerRegistryException
+
+
+@pytest.fixture
+def registry():
+    return CircuitBreakerRegistry()
+
+
+def test_register_and_lookup(impl, registry):
+    a = impl.CircuitBreaker(breaker_id="a")
+    registry.register(a)
+    assert registry.get("a") is a
+    assert registry.get("missing") is None
+    assert "a" in registry and "missing" not in registry
+    assert len(registry) == 1
+
+
+def test_duplicate_id_names_the_id(impl, registry):
+    registry.register(impl.CircuitBreaker(breaker_id="db"))
+    with pytest.raises(CircuitBreakerRegistryException, match="'db' is already registered"):
+        registry.register(impl.CircuitBreaker(breaker_id="db"))
+
+
+def test_unregister(impl, registry):
+    a = impl.CircuitBreaker(breaker_id="a")
+    registry.register(a)
+    assert registry.unregister("a") is a
+    assert len(registry) == 0
+    with pytest.raises(CircuitBreakerRegistryException, match="no breaker with id 'a'"):
+        registry.unregister("a")
+
+
+def test_insertion_order_and_iteration(impl, registry):
+    breakers = [impl.CircuitBreaker(breaker_id=name, registry=registry) for name in "cab"]
+    assert registry.get_circuits() == breakers
+    assert list(registry) == breakers
+
+
+def test_iteration_survives_changes_while_iterating(impl, registry):
+    for name in "ab":
+        impl.CircuitBreaker(breaker_id=name, registry=registry)
+    for breaker in registry:
+        registry.unregister(breaker.id)
+    assert len(registry) == 0
+
+
+def test_state_filters(impl, registry, clock):
+    closed = impl.CircuitBreaker(breaker_id="closed", registry=registry)
+    opened = impl.CircuitBreaker(breaker_id="open", error_threshold=1, recovery_timeout=10,
+                                 clock=clock, registry=registry)
+    half = impl.CircuitBreaker(breaker_id="half", error_threshold=1, recovery_timeout=5,
+                               clock=clock, registry=registry)
+    for breaker in (opened, half):
+        with pytest.raises(Exception):
+            breaker.call(fail())
+    clock.advance(5)
+    assert registry.get_closed_circuits() == [closed]
+    assert registry.get_open_circuits() == [opened]
+    assert registry.get_half_open_circuits() == [half]
+
+
+def test_readiness_probe_example_from_050(impl, registry):
+    impl.CircuitBreaker(breaker_id="db", registry=registry)
+    content = {"circuits": {cb.id: cb.state.name for cb in registry.get_circuits()}}
+    status = 200 if len(list(registry.get_open_circuits())) == 0 else 500
+    assert (content, status) == ({"circuits": {"db": "CLOSED"}}, 200)
