@@ -90,7 +90,7 @@ def build_wheel(tree, out, **env_changes):
            if k not in (ENV_NO_EXTENSIONS, "PYCIRCUITBREAKER_REQUIRE_EXTENSIONS", "CIBUILDWHEEL")}
     env.update(env_changes)
     return subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
          "--no-cache-dir", "-w", str(out), str(tree)],
         env=env, capture_output=True, text=True, timeout=300,
     )

@@ -170,16 +170,19 @@ cdef class CircuitBreaker:
         if self._clock is not None and (
             self._state != CLOSED or self.error_count + 1 >= self._error_threshold
         ):
-            # This may trip: read the injected clock first, since the Python call may
-            # let other threads run; the decision below is then made afresh.
+            # This may trip: read the injected clock first, so a clock that raises
+            # leaves every counter as it was. The Python call may let other threads
+            # run, so the decision below is made afresh; with no Python call in
+            # between, it cannot race.
             now = self._clock()
         if generation != self._generation:
             return 0
-        self.error_count += 1
-        if self._state == CLOSED and self.error_count < self._error_threshold:
+        if self._state == CLOSED and self.error_count + 1 < self._error_threshold:
+            self.error_count += 1
             return 0
         if self._clock is None:
             now = pcb_monotonic()
+        self.error_count += 1
         self._state = OPEN
         self._generation += 1
         self.success_count = 0

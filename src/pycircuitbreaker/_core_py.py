@@ -126,24 +126,29 @@ class CircuitBreaker:
 
     def _record_error(self, error, generation):
         now = None
-        if self._state != _CLOSED or self._error_count + 1 >= self._error_threshold:
-            # This may trip: read the clock before taking the lock, so a clock that
-            # raises leaves every counter as it was.
-            now = self._clock()
-        with self._lock:
-            if generation != self._generation:
-                return
-            self._error_count += 1
-            if self._state == _CLOSED and self._error_count < self._error_threshold:
-                return
-            if now is None:
-                # Another thread's error raced ours to the threshold.
+        while True:
+            if now is None and (
+                self._state != _CLOSED or self._error_count + 1 >= self._error_threshold
+            ):
+                # This may trip: read the clock outside the lock, so no user code runs
+                # under it and a clock that raises leaves every counter as it was.
                 now = self._clock()
-            self._state = _OPEN
-            self._generation += 1
-            self._success_count = 0
-            self._recover_at = now + self._recovery_timeout
-            self._opened_wall = time.time()
+            with self._lock:
+                if generation != self._generation:
+                    return
+                if self._state == _CLOSED and self._error_count + 1 < self._error_threshold:
+                    self._error_count += 1
+                    return
+                if now is not None:
+                    self._error_count += 1
+                    self._state = _OPEN
+                    self._generation += 1
+                    self._success_count = 0
+                    self._recover_at = now + self._recovery_timeout
+                    self._opened_wall = time.time()
+                    break
+            # Another thread's error took the count to the threshold meanwhile: read
+            # the clock and decide again.
         if self._on_open is not None:
             fire(self._on_open, "on_open", self, error)
 

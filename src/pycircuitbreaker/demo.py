@@ -110,7 +110,7 @@ def behaviour():
     print("\n1. The service is healthy.")
     attempt("apple")
 
-    print(f"\n2. The service goes down: {ERROR_THRESHOLD} errors in a row open the breaker.")
+    print(f"\n2. The service goes down: {ERROR_THRESHOLD} errors in a row open it.")
     service.up = False
     for item in ("apple", "pear", "plum"):
         clock.advance(1)
@@ -125,7 +125,7 @@ def behaviour():
         attempt("apple")
     readiness(registry)
 
-    print(f"\n4. {RECOVERY_TIMEOUT}s after opening, the breaker reads HALF_OPEN on its own.")
+    print(f"\n4. {RECOVERY_TIMEOUT}s after opening, it reads HALF_OPEN on its own.")
     clock.now = 3 + RECOVERY_TIMEOUT
     print(f"  t={clock.now:>4.0f}s  state={breaker.state.name} (no call made)")
     readiness(registry)
@@ -173,7 +173,8 @@ def speed():
     if len(rows) == 3:
         compiled, pure = rows[1][1] - direct, rows[2][1] - direct
         if compiled > 0:
-            print(f"  the pure twin's overhead is {pure / compiled:.1f}x the compiled core's")
+            ratio = pure / compiled
+            print(f"  the pure twin's overhead is {ratio:.1f}x the compiled core's")
 
 
 def per_call_ns(func):
