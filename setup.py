@@ -62,7 +62,14 @@ def extensions():
         sys.stderr.write(WARNING.format(reason=f"Cython is not installed: {error}"))
         return []
     return cythonize(
-        [Extension("pycircuitbreaker._core_c", ["src/pycircuitbreaker/_core_c.pyx"])],
+        [
+            Extension(
+                "pycircuitbreaker._core_c",
+                ["src/pycircuitbreaker/_core_c.pyx"],
+                include_dirs=["src/pycircuitbreaker"],
+                depends=["src/pycircuitbreaker/_hot_path.h"],
+            )
+        ],
         compiler_directives={"language_level": 3},
     )
 

@@ -206,3 +206,38 @@ def test_wrapper_can_be_wrapped_again_by_functools(impl):
         return f() + 1
 
     assert outer() == 2 and outer.breaker is f.breaker
+
+
+def module_level(x):
+    return x + 1
+
+
+@pytest.fixture
+def pickled_module_function(impl):
+    """Decorate ``module_level`` in place, as a decorator at module level would."""
+    global module_level
+    original = module_level
+    module_level = impl.circuit(original)
+    yield module_level
+    module_level = original
+
+
+def test_decorated_function_pickles_by_name(pickled_module_function):
+    import pickle
+
+    assert pickle.loads(pickle.dumps(pickled_module_function)) is pickled_module_function
+
+
+def test_wrapper_called_through_dunder_call(impl):
+    wrapped = impl.circuit(sample)
+    assert wrapped.__call__(1, b=1) == 2
+
+
+def test_call_passes_a_keyword_named_func_through(impl):
+    breaker = impl.CircuitBreaker()
+    assert breaker.call(lambda func, self=None: (func, self), func=1, self=2) == (1, 2)
+
+
+def test_call_without_a_function_is_a_type_error(impl):
+    with pytest.raises(TypeError, match="func"):
+        impl.CircuitBreaker().call()

@@ -446,3 +446,21 @@ def test_positional_options_follow_050_order(impl):
     assert breaker.config.exception_whitelist == (KeyError,)
     assert breaker.config.recovery_threshold == 2
     assert breaker.config.recovery_timeout == 9.0
+
+
+def test_failing_clock_while_recording_keeps_the_callers_exception(impl, caplog):
+    ticks = iter([0.0])
+
+    def clock():
+        return next(ticks)  # raises StopIteration once exhausted
+
+    breaker = impl.CircuitBreaker(breaker_id="clk", error_threshold=1, clock=clock)
+    breaker.call(ok())  # reads no clock
+    boom = Boom()
+    with caplog.at_level(logging.ERROR, logger="pycircuitbreaker"):
+        next(ticks)  # exhaust the clock before the error is recorded
+        assert error(breaker, boom) is boom
+    assert breaker.state is CLOSED and breaker.error_count == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "circuit breaker 'clk': recording a call's outcome failed; the call's own exception stands"
+    ]

@@ -24,5 +24,8 @@ ENV_NO_EXTENSIONS = "PYCIRCUITBREAKER_NO_EXTENSIONS"
 ENV_REQUIRE_EXTENSIONS = "PYCIRCUITBREAKER_REQUIRE_EXTENSIONS"
 TRUTHY_ENV_VALUES = frozenset({"1", "true", "yes", "on"})
 
+MSG_BOOKKEEPING_FAILED = (
+    "circuit breaker %r: recording a call's outcome failed; the call's own exception stands"
+)
 MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"

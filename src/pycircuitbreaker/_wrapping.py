@@ -12,7 +12,6 @@ def decorate(breaker, func, make_wrapper):
     require_callable(func)
     wrapper = make_wrapper(breaker, func)
     functools.update_wrapper(wrapper, func)
-    wrapper.breaker = breaker
     return wrapper
 
 

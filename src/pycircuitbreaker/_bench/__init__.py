@@ -1,0 +1,6 @@
+"""Benchmark this project's breaker against baselines and peers (``python -m pycircuitbreaker bench``).
+
+The same definitions drive the command's table and the pytest-benchmark suite in
+``benchmarks/``: ``scenarios`` names what is measured, ``rows`` builds one ``Cell`` (a
+callable in a verified state) per row and scenario, ``timing`` times cells.
+"""

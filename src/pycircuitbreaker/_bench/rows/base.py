@@ -1,0 +1,79 @@
+"""What every row of the table provides."""
+
+from ..cell import Unavailable  # noqa: F401  (re-exported for the row modules)
+from ..functions import Boom, boom
+from ..scenarios import HALF_OPEN, NET_ERROR, DETECT_ERROR, NEVER, OPEN, RAISES
+
+
+class Row:
+    """One line of the table: a breaker (or baseline) that can be put in each scenario's state.
+
+    Subclasses set the class attributes and implement ``_load`` and ``build``.
+    """
+
+    #: Short id, used in pytest ids and on the command line.
+    key = ""
+    #: Name printed in the table.
+    label = ""
+    #: "baseline", "ours" or "peer": decides which ratios and targets it takes part in.
+    kind = ""
+    #: Says what a row that cannot be measured in some state lacks (appended to WrongState).
+    state_hints = {}
+
+    def __init__(self):
+        self.module = None
+
+    def load(self):
+        """Import what the row needs; raise Unavailable (saying how to install it) if missing."""
+        if self.module is None:
+            self.module = self._load()
+        return self
+
+    def _load(self):
+        raise NotImplementedError
+
+    def version(self):
+        """Return the version measured, or None for a baseline."""
+        return None
+
+    def not_applicable(self, scenario):
+        """Return why this row has no way to run ``scenario``, or None if it has."""
+        return None
+
+    def measured_as(self, scenario):
+        """Return the scenario whose measurement this row shows under ``scenario``."""
+        return scenario
+
+    def build(self, scenario):
+        """Return a Cell in the state ``scenario`` needs (call ``load`` first)."""
+        raise NotImplementedError
+
+
+def breaker_options(scenario, strategies, never_error):
+    """Return pycircuitbreaker-style options (this project's and 0.5.0's) for ``scenario``."""
+    options = {}
+    if scenario.variant == NET_ERROR:
+        options["strategy"] = strategies.NET_ERROR
+    elif scenario.variant == DETECT_ERROR:
+        options["detect_error"] = never_error
+    if scenario.state == OPEN:
+        options.update(error_threshold=1, recovery_timeout=NEVER)
+    elif scenario.state == HALF_OPEN:
+        # Timeout 0: half-open as soon as tripped; it never closes with this threshold.
+        options.update(error_threshold=1, recovery_timeout=0, recovery_threshold=NEVER)
+    elif scenario.outcome == RAISES:
+        options["error_threshold"] = NEVER
+    return options
+
+
+def trip(call):
+    """Open a breaker whose threshold is one error, through its ``call`` method."""
+    try:
+        call(boom)
+    except Boom:
+        pass
+
+
+def normalized(state_name):
+    """Return a peer's state name spelled like ``scenarios.CLOSED`` / OPEN / HALF_OPEN."""
+    return str(state_name).lower().replace("-", "_")

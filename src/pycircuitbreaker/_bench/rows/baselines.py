@@ -1,0 +1,81 @@
+"""Rows with no breaker: what the same call costs bare, wrapped in Python, and in Cython."""
+
+from .. import floor
+from ..cell import Cell, NotApplicable
+from ..functions import Boom, Rejected, boom, make_forwarder, noop, reject
+from ..scenarios import RAISES, REJECTS, canonical
+from .base import Row
+
+NEVER_REJECTS = "a forwarder never rejects (direct call's (c) is a Python-level raise)"
+
+
+class Baseline(Row):
+    """A stateless row: one measurement per outcome (returns, raises, rejects)."""
+
+    kind = "baseline"
+
+    def measured_as(self, scenario):
+        return canonical(scenario)
+
+    def build(self, scenario):
+        func, catches = self._callable(scenario.outcome)
+        return Cell(row=self.key, scenario=scenario, func=func, catches=catches)
+
+    def _callable(self, outcome):
+        """Return (callable, exception the loop catches) for ``outcome``."""
+        raise NotImplementedError
+
+
+class Direct(Baseline):
+    """Call the function itself; its (c) is a Python function raising a new plain exception."""
+
+    key = "direct"
+    label = "direct call"
+
+    def _load(self):
+        return True
+
+    def _callable(self, outcome):
+        if outcome == RAISES:
+            return boom, Boom
+        if outcome == REJECTS:
+            return reject, Rejected
+        return noop, None
+
+
+class Forwarder(Baseline):
+    """Call through ``def fwd(*a, **k): return f(*a, **k)``, the plainest Python wrapper."""
+
+    key = "forwarder"
+    label = "Python forwarder"
+
+    def _load(self):
+        return True
+
+    def not_applicable(self, scenario):
+        return NEVER_REJECTS if scenario.outcome == REJECTS else None
+
+    def _callable(self, outcome):
+        if outcome == REJECTS:
+            raise NotApplicable(NEVER_REJECTS)
+        if outcome == RAISES:
+            return make_forwarder(boom), Boom
+        return make_forwarder(noop), None
+
+
+class Floor(Baseline):
+    """The Cython floor: a ``cdef class`` forwarder, and for (c) one that raises a new exception."""
+
+    key = "floor"
+    label = "floor (Cython fwd)"
+
+    def _load(self):
+        return floor.load()
+
+    def _callable(self, outcome):
+        if outcome == REJECTS:
+            return self.module.Rejecter(Rejected), Rejected
+        if outcome == RAISES:
+            return self.module.Forwarder(boom), Boom
+        return self.module.Forwarder(noop), None
+

@@ -1,0 +1,79 @@
+"""This project's rows: the compiled core and its pure-Python twin."""
+
+import importlib
+
+from ...decorator import make_circuit
+from ...exceptions import CircuitBreakerException
+from ...strategies import CircuitBreakerStrategy
+from ..._version import __version__
+from ..cell import NO_ARG, Cell, Unavailable
+from ..functions import Boom, boom, never_error, noop
+from ..scenarios import CLOSED, DECORATOR, RAISES, REJECTS
+from .base import Row, breaker_options, trip
+
+
+class OurCore(Row):
+    """A row built on one of this project's cores, through ``circuit`` or ``breaker.call``."""
+
+    kind = "ours"
+    module_name = ""
+
+    def _load(self):
+        try:
+            return importlib.import_module(self.module_name)
+        except ImportError as error:
+            raise Unavailable(
+                f"{self.module_name} cannot be imported ({error}); reinstall with a C "
+                "compiler: PYCIRCUITBREAKER_REQUIRE_EXTENSIONS=1 pip install '.[bench]'"
+            ) from None
+
+    def version(self):
+        return __version__
+
+    def build(self, scenario, **extra_options):
+        """Return a Cell; ``extra_options`` (e.g. ``registry``) go to the breaker as well."""
+        options = breaker_options(scenario, CircuitBreakerStrategy, never_error)
+        options.update(extra_options)
+        guarded = boom if scenario.outcome == RAISES else noop
+        if scenario.form == DECORATOR:
+            func = make_circuit(self.module.CircuitBreaker)(guarded, **options)
+            breaker, arg = func.breaker, NO_ARG
+        else:
+            breaker = self.module.CircuitBreaker(**options)
+            func, arg = breaker.call, guarded
+        if scenario.state != CLOSED:
+            trip(breaker.call)
+        return Cell(
+            row=self.key,
+            scenario=scenario,
+            func=func,
+            arg=arg,
+            catches=_catches(scenario),
+            state=lambda: breaker.state.name.lower(),
+            errors=lambda: breaker.error_count,
+            keep=breaker,
+        )
+
+
+def _catches(scenario):
+    if scenario.outcome == RAISES:
+        return Boom
+    if scenario.outcome == REJECTS:
+        return CircuitBreakerException
+    return None
+
+
+class Compiled(OurCore):
+    """This project's compiled core (``_core_c``)."""
+
+    key = "compiled"
+    label = "compiled (_core_c)"
+    module_name = "pycircuitbreaker._core_c"
+
+
+class Pure(OurCore):
+    """This project's pure-Python twin (``_core_py``)."""
+
+    key = "pure"
+    label = "pure (_core_py)"
+    module_name = "pycircuitbreaker._core_py"

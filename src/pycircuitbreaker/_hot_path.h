@@ -1,0 +1,175 @@
+/* The every-call path of the compiled core, in C.
+ *
+ * _core_c.pyx owns the types and all slow paths; this file holds what runs on every
+ * call: the state check, the call-through by vectorcall and the hand-off to the slow
+ * paths. It returns NULL straight through on errors, so exceptions from the guarded
+ * function (and rejections) gain no traceback entry from the breaker.
+ */
+#ifndef PCB_HOT_PATH_H
+#define PCB_HOT_PATH_H
+
+#include <Python.h>
+
+#if defined(_WIN32)
+#include <windows.h>
+static double pcb_monotonic(void) {
+    static LARGE_INTEGER frequency;
+    LARGE_INTEGER counter;
+    if (frequency.QuadPart == 0) QueryPerformanceFrequency(&frequency);
+    QueryPerformanceCounter(&counter);
+    return (double)counter.QuadPart / (double)frequency.QuadPart;
+}
+static double pcb_wall(void) {
+    /* 100 ns ticks since 1601-01-01, shifted to the POSIX epoch. */
+    FILETIME ft;
+    ULARGE_INTEGER ticks;
+    GetSystemTimeAsFileTime(&ft);
+    ticks.LowPart = ft.dwLowDateTime;
+    ticks.HighPart = ft.dwHighDateTime;
+    return (double)(ticks.QuadPart - 116444736000000000ULL) * 1e-7;
+}
+#else
+#include <time.h>
+static double pcb_monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+static double pcb_wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+#endif
+
+/* A breaker's counters and state: a field of the Cython CircuitBreaker. */
+typedef struct {
+    int state;
+    int strategy;
+    int has_detector;
+    long error_count;
+    long success_count;
+    long error_threshold;
+    long recovery_threshold;
+    unsigned long long generation;
+    double recovery_timeout;
+    double recover_at;
+    double opened_wall;
+} pcb_core;
+
+/* What a wrapper calls: a field of the Cython CircuitWrapper. ``vectorcall`` must stay
+ * first: the type's tp_vectorcall_offset points at it. The pointers are borrowed; the
+ * wrapper's object fields own them. */
+typedef struct {
+    vectorcallfunc vectorcall;
+    PyObject *breaker;
+    PyObject *func;
+} pcb_target;
+
+/* Set once at import by _core_c.pyx. */
+static int PCB_CLOSED;
+static Py_ssize_t pcb_core_offset;
+static Py_ssize_t pcb_target_offset;
+/* Slow paths (Cython). pcb_admit returns the state a call runs in, or -1 with the
+ * rejection set; pcb_record_exception never fails; pcb_record_result returns -1 with an
+ * exception set when detect_error raises. */
+static int (*pcb_admit)(PyObject *breaker);
+static int (*pcb_record_exception)(PyObject *breaker, PyObject *error,
+                                   unsigned long long generation);
+static int (*pcb_record_result)(PyObject *breaker, PyObject *result, int state,
+                                unsigned long long generation);
+
+#define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
+
+/* Count the pending exception if it is an Exception; leave it pending, untouched. */
+static void pcb_after_exception(PyObject *breaker, unsigned long long generation) {
+    /* BaseExceptions that are not Exceptions (KeyboardInterrupt, ...) never count. */
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) return;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *error = PyErr_GetRaisedException();
+    pcb_record_exception(breaker, error, generation);
+    PyErr_SetRaisedException(error);
+#else
+    PyObject *type, *error, *traceback;
+    PyErr_Fetch(&type, &error, &traceback);
+    PyErr_NormalizeException(&type, &error, &traceback);
+    if (traceback != NULL) PyException_SetTraceback(error, traceback);
+    pcb_record_exception(breaker, error, generation);
+    PyErr_Restore(type, error, traceback);
+#endif
+}
+
+/* Run func(*args, **kwargs) through the breaker. */
+static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *const *args,
+                                  size_t nargsf, PyObject *kwnames) {
+    pcb_core *core = PCB_CORE(breaker);
+    unsigned long long generation = core->generation;
+    int state = core->state;
+    PyObject *result;
+    if (state != PCB_CLOSED) {
+        state = pcb_admit(breaker);
+        if (state < 0) return NULL;
+        generation = core->generation;
+    }
+    result = PyObject_Vectorcall(func, args, nargsf, kwnames);
+    if (result == NULL) {
+        pcb_after_exception(breaker, generation);
+        return NULL;
+    }
+    /* A plain success while CLOSED with no errors counted changes nothing. */
+    if (core->has_detector || state != PCB_CLOSED || core->error_count) {
+        if (pcb_record_result(breaker, result, state, generation) < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+    }
+    return result;
+}
+
+static PyObject *pcb_wrapper_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                        PyObject *kwnames) {
+    pcb_target *target = (pcb_target *)((char *)self + pcb_target_offset);
+    /* nargsf passes through as is: the caller's PY_VECTORCALL_ARGUMENTS_OFFSET grant
+     * applies to the same array. */
+    return pcb_guarded_call(target->breaker, target->func, args, nargsf, kwnames);
+}
+
+static void pcb_target_set(pcb_target *target, PyObject *breaker, PyObject *func) {
+    target->vectorcall = pcb_wrapper_vectorcall;
+    target->breaker = breaker;
+    target->func = func;
+}
+
+static PyObject *pcb_call_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call() missing 1 required positional argument: 'func'");
+        return NULL;
+    }
+    return pcb_guarded_call(self, args[0], args + 1, (size_t)(nargs - 1), kwnames);
+}
+
+static PyMethodDef pcb_call_def = {
+    "call", (PyCFunction)(void (*)(void))pcb_call_method, METH_FASTCALL | METH_KEYWORDS,
+    "call($self, func, /, *args, **kwargs)\n--\n\n"
+    "Run ``func(*args, **kwargs)`` through the breaker and return its result."};
+
+/* Give the breaker its FASTCALL ``call`` and the wrapper its vectorcall slot; Cython
+ * can declare neither. */
+static int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) {
+    PyObject *descr = PyDescr_NewMethod(breaker_type, &pcb_call_def);
+    if (descr == NULL) return -1;
+    if (PyDict_SetItemString(breaker_type->tp_dict, "call", descr) < 0) {
+        Py_DECREF(descr);
+        return -1;
+    }
+    Py_DECREF(descr);
+    PyType_Modified(breaker_type);
+    wrapper_type->tp_vectorcall_offset = pcb_target_offset;
+    wrapper_type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    PyType_Modified(wrapper_type);
+    return 0;
+}
+
+#endif /* PCB_HOT_PATH_H */
