@@ -30,7 +30,6 @@ cdef extern from "_hot_path.h":
     ctypedef struct pcb_core:
         int state
         int strategy
-        bint has_detector
         long error_count
         long success_count
         long error_threshold
@@ -39,6 +38,7 @@ cdef extern from "_hot_path.h":
         double recovery_timeout
         double recover_at
         double opened_wall
+        PyObject *detect_error
 
     ctypedef struct pcb_target:
         pass
@@ -50,7 +50,8 @@ cdef extern from "_hot_path.h":
     Py_ssize_t pcb_target_offset
     int (*pcb_admit)(object) except -1
     int (*pcb_record_exception)(object, object, unsigned long long) noexcept
-    int (*pcb_record_result)(object, object, int, unsigned long long) except -1
+    int (*pcb_record_error)(object, object, unsigned long long) except -1
+    int (*pcb_record_success)(object, unsigned long long) except -1
     void pcb_target_set(pcb_target *target, object breaker, object func)
     int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) except -1
     void PyErr_SetObject(object type, object value)
@@ -92,7 +93,9 @@ cdef class CircuitBreaker:
         self._clock = config.clock
         self.core.state = CLOSED
         self.core.strategy = config.strategy_code
-        self.core.has_detector = config.detect_error is not None
+        self.core.detect_error = (
+            <PyObject *>self._detect_error if self._detect_error is not None else NULL
+        )
         self.core.error_count = 0
         self.core.success_count = 0
         self.core.error_threshold = config.error_threshold
@@ -235,15 +238,12 @@ cdef int _record_exception(object obj, object error, unsigned long long generati
     return 0
 
 
-cdef int _record_result(object obj, object result, int state,
-                        unsigned long long generation) except -1:
-    """Count a returned call: an error if detect_error flags it, else a success."""
-    cdef CircuitBreaker breaker = <CircuitBreaker>obj
-    if breaker._detect_error is not None and breaker._detect_error(result):
-        return breaker._record_error(result, generation)
-    if state != CLOSED or breaker.core.error_count:
-        return breaker._record_success(generation)
-    return 0
+cdef int _record_error(object obj, object cause, unsigned long long generation) except -1:
+    return (<CircuitBreaker>obj)._record_error(cause, generation)
+
+
+cdef int _record_success(object obj, unsigned long long generation) except -1:
+    return (<CircuitBreaker>obj)._record_success(generation)
 
 
 cdef class CircuitWrapper:
@@ -291,7 +291,7 @@ def make_wrapper(CircuitBreaker breaker, func):
 
 cdef void _install() except *:
     global pcb_core_offset, pcb_target_offset, PCB_CLOSED
-    global pcb_admit, pcb_record_exception, pcb_record_result
+    global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
@@ -299,7 +299,8 @@ cdef void _install() except *:
     PCB_CLOSED = CLOSED
     pcb_admit = _admit
     pcb_record_exception = _record_exception
-    pcb_record_result = _record_result
+    pcb_record_error = _record_error
+    pcb_record_success = _record_success
     pcb_install(<PyTypeObject *>CircuitBreaker, <PyTypeObject *>CircuitWrapper)
 
 
