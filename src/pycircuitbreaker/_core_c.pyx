@@ -258,11 +258,15 @@ cdef class CircuitBreaker:
     def trip(self):
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
         cdef double now = self._now()
+        # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
+        cdef bint noticed = self._refresh(now)
         cdef int old = self.core.state
-        if old == OPEN:
-            return
-        self._open(now)
-        announce(self, old, OPEN, None)
+        if old != OPEN:
+            self._open(now)
+        if noticed:
+            announce(self, OPEN, HALF_OPEN, None)
+        if old != OPEN:
+            announce(self, old, OPEN, None)
 
     def reset(self):
         """Close the breaker and clear its counters, from any state."""

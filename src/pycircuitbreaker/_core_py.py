@@ -284,11 +284,15 @@ class CircuitBreaker:
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
         now = self._clock()
         with self._lock:
+            # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
+            noticed = self._refresh(now)
             old = self._state
-            if old == _OPEN:
-                return
-            self._open(now)
-        announce(self, old, _OPEN, None)
+            if old != _OPEN:
+                self._open(now)
+        if noticed:
+            announce(self, _OPEN, _HALF_OPEN, None)
+        if old != _OPEN:
+            announce(self, old, _OPEN, None)
 
     def reset(self):
         """Close the breaker and clear its counters, from any state."""
