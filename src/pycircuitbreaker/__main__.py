@@ -1,4 +1,4 @@
-"""``python -m pycircuitbreaker``: report the build, or run the demonstration."""
+"""``python -m pycircuitbreaker``: report the build, run the demonstration or the benchmark."""
 
 import sys
 
@@ -24,7 +24,12 @@ def main(argv=None):
 
         report()
         return run()
-    print(f"usage: python -m pycircuitbreaker [demo]; unknown command {args[0]!r}",
+    if args[0] == "bench":
+        from ._bench.cli import main as bench
+
+        return bench(args[1:])
+    print(f"usage: python -m pycircuitbreaker [demo | bench [--help]]; "
+          f"unknown command {args[0]!r}",
           file=sys.stderr)
     return 2
 

@@ -32,7 +32,6 @@ cdef extern from "_hot_path.h":
     ctypedef struct pcb_core:
         int state
         int strategy
-        bint has_detector
         long error_count
         long success_count
         long error_threshold
@@ -44,6 +43,7 @@ cdef extern from "_hot_path.h":
         double recover_at
         double opened_wall
         PyObject *fallback
+        PyObject *detect_error
 
     ctypedef struct pcb_target:
         pass
@@ -58,7 +58,8 @@ cdef extern from "_hot_path.h":
     Py_ssize_t pcb_target_offset
     int (*pcb_admit)(object, bint, unsigned long long *) except -1
     int (*pcb_record_exception)(object, object, unsigned long long) noexcept
-    int (*pcb_record_result)(object, object, int, unsigned long long) except -1
+    int (*pcb_record_error)(object, object, unsigned long long) except -1
+    int (*pcb_record_success)(object, unsigned long long) except -1
     void pcb_target_set(pcb_target *target, object breaker, object func)
     int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) except -1
     void PyErr_SetObject(object type, object value)
@@ -105,7 +106,9 @@ cdef class CircuitBreaker:
         self._entries = ContextVar("pycircuitbreaker_entries", default=())
         self.core.state = CLOSED
         self.core.strategy = config.strategy_code
-        self.core.has_detector = config.detect_error is not None
+        self.core.detect_error = (
+            <PyObject *>self._detect_error if self._detect_error is not None else NULL
+        )
         self.core.error_count = 0
         self.core.success_count = 0
         self.core.error_threshold = config.error_threshold
@@ -371,15 +374,12 @@ cdef int _record_exception(object breaker, object error,
     return (<CircuitBreaker>breaker)._record_exception(error, generation)
 
 
-cdef int _record_result(object breaker, object result, int state,
-                        unsigned long long generation) except -1:
-    """Count a returned call: an error if detect_error flags it, else a success."""
-    cdef CircuitBreaker self = <CircuitBreaker>breaker
-    if self._detect_error is not None and self._detect_error(result):
-        return self._record_error(result, generation)
-    if state != CLOSED or self.core.error_count:
-        return self._record_success(generation)
-    return 0
+cdef int _record_error(object obj, object cause, unsigned long long generation) except -1:
+    return (<CircuitBreaker>obj)._record_error(cause, generation)
+
+
+cdef int _record_success(object obj, unsigned long long generation) except -1:
+    return (<CircuitBreaker>obj)._record_success(generation)
 
 
 cdef class CircuitWrapper:
@@ -427,7 +427,7 @@ def make_wrapper(CircuitBreaker breaker, func):
 
 cdef void _install() except *:
     global pcb_core_offset, pcb_target_offset, PCB_CLOSED
-    global pcb_admit, pcb_record_exception, pcb_record_result
+    global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
@@ -435,7 +435,8 @@ cdef void _install() except *:
     PCB_CLOSED = CLOSED
     pcb_admit = _admit
     pcb_record_exception = _record_exception
-    pcb_record_result = _record_result
+    pcb_record_error = _record_error
+    pcb_record_success = _record_success
     pcb_install(<PyTypeObject *>CircuitBreaker, <PyTypeObject *>CircuitWrapper)
 
 

@@ -95,9 +95,11 @@ class CircuitBreaker:
         except Exception as error:
             self._record_exception(error, generation)
             raise
-        if self._detect_error is not None or self._error_count:
+        if self._detect_error is not None and self._detect_error(result):
+            self._record_error(result, generation)
+        elif self._error_count:
             # A plain success in CLOSED with no errors changes nothing: skip the lock.
-            self._record_result(result, _CLOSED, generation)
+            self._record_success(generation)
         return result
 
     def _call_admitted(self, func, args, kwargs):
@@ -169,7 +171,12 @@ class CircuitBreaker:
             return admitted
         if with_fallback:
             return None
-        raise rejection
+        try:
+            raise rejection
+        finally:
+            # Break the exception -> traceback -> this frame -> exception cycle, so
+            # rejections are freed at once instead of by the cyclic GC.
+            rejection = None
 
     def _rejection(self, state, now):
         if state == _OPEN:
@@ -371,18 +378,21 @@ class CircuitBreaker:
 def make_wrapper(breaker, func):
     """Return a function that calls ``func`` through ``breaker``."""
     call = breaker.call
+    detect_error = breaker._detect_error
 
     def circuit_wrapper(*args, **kwargs):
         # The CLOSED path of CircuitBreaker.call, inlined: one Python frame, not two.
         generation = breaker._generation
-        if breaker._state != _CLOSED or breaker._detect_error is not None:
+        if breaker._state != _CLOSED:
             return call(func, *args, **kwargs)
         try:
             result = func(*args, **kwargs)
         except Exception as error:
             breaker._record_exception(error, generation)
             raise
-        if breaker._error_count:
+        if detect_error is not None and detect_error(result):
+            breaker._record_error(result, generation)
+        elif breaker._error_count:
             breaker._record_success(generation)
         return result
 

@@ -46,7 +46,6 @@ static double pcb_wall(void) {
 typedef struct {
     int state;
     int strategy;
-    int has_detector;
     long error_count;
     long success_count;
     long error_threshold;
@@ -58,6 +57,7 @@ typedef struct {
     double recover_at;
     double opened_wall;
     PyObject *fallback; /* borrowed from the breaker's _fallback; NULL when unset */
+    PyObject *detect_error; /* borrowed from the breaker's _detect_error; NULL when unset */
 } pcb_core;
 
 /* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
@@ -81,13 +81,13 @@ static int PCB_CLOSED;
 static Py_ssize_t pcb_core_offset;
 static Py_ssize_t pcb_target_offset;
 /* Slow paths (Cython). pcb_admit answers as above and stores the generation the call
- * is admitted in; pcb_record_exception never fails;
- * pcb_record_result returns -1 with an exception set when detect_error raises. */
+ * is admitted in; pcb_record_exception never fails; the other two return -1 only with
+ * an exception set. */
 static int (*pcb_admit)(PyObject *breaker, int with_fallback, unsigned long long *generation);
 static int (*pcb_record_exception)(PyObject *breaker, PyObject *error,
                                    unsigned long long generation);
-static int (*pcb_record_result)(PyObject *breaker, PyObject *result, int state,
-                                unsigned long long generation);
+static int (*pcb_record_error)(PyObject *breaker, PyObject *cause, unsigned long long generation);
+static int (*pcb_record_success)(PyObject *breaker, unsigned long long generation);
 
 #define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
 
@@ -137,9 +137,27 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
         pcb_after_exception(breaker, generation);
         return NULL;
     }
+    if (core->detect_error != NULL) {
+        /* Called from here rather than from the Cython slow path: this runs on every
+         * call of a breaker with a detector, CLOSED ones included. */
+        PyObject *verdict = PyObject_Vectorcall(core->detect_error, &result, 1, NULL);
+        int is_error;
+        if (verdict == Py_False || verdict == Py_None) {
+            is_error = 0; /* the usual answers, settled without a call */
+        } else {
+            is_error = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+        }
+        Py_XDECREF(verdict);
+        if (is_error > 0) is_error = pcb_record_error(breaker, result, generation) < 0 ? -1 : 1;
+        if (is_error < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        if (is_error) return result;
+    }
     /* A plain success while CLOSED with no errors counted changes nothing. */
-    if (core->has_detector || state != PCB_CLOSED || core->error_count) {
-        if (pcb_record_result(breaker, result, state, generation) < 0) {
+    if (state != PCB_CLOSED || core->error_count) {
+        if (pcb_record_success(breaker, generation) < 0) {
             Py_DECREF(result);
             return NULL;
         }

@@ -16,7 +16,7 @@ class NotApplicable(Exception):
 
 
 class Unavailable(Exception):
-    """This row cannot run at all here (not installed, not built); the message says how to fix it."""
+    """This row cannot run here (not installed, not built); the message says how to fix it."""
 
 
 class WrongState(AssertionError):
@@ -32,7 +32,7 @@ class Cell:
     """
 
     row: str
-    scenario: Scenario
+    scenario: Optional[Scenario]
     func: Callable[..., Any]
     catches: Optional[type] = None
     arg: Any = NO_ARG
@@ -55,6 +55,12 @@ class Cell:
         exec("def once():\n" + textwrap.indent(source, "    "), namespace)
         return namespace["once"]
 
+    def benchmark_target(self):
+        """Return (callable, args) for pytest-benchmark: ``func`` unless it must be caught."""
+        if self.catches is None:
+            return self.func, (() if self.arg is NO_ARG else (self.arg,))
+        return self.once(), ()
+
     def verify(self):
         """Raise WrongState unless one call behaves as the scenario says, state unchanged."""
         where = f"{self.row} in {self.scenario.key}"
@@ -63,7 +69,7 @@ class Cell:
         outcome, error = self._call_once()
         if outcome != self.scenario.outcome:
             raise WrongState(
-                f"{where}: one call should have {self.scenario.outcome!r}, it {outcome!r}"
+                f"{where}: a call should end as {self.scenario.outcome!r}, it {outcome!r}"
                 + (f" ({type(error).__name__}: {error})" if error is not None else "")
             )
         if self.scenario.outcome == RAISES and errors_before is not None:
@@ -90,5 +96,5 @@ class Cell:
         except Exception as error:
             if self.catches is not None and isinstance(error, self.catches):
                 return REJECTS, error
-            return "raised something else", error
+            return "raised another exception", error
         return RETURNS, None

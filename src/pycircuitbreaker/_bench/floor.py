@@ -92,7 +92,7 @@ def _build_key():
         import Cython
     except ImportError as error:
         raise Unavailable(f"Cython is not installed ({error}); pip install Cython setuptools"
-                          " (or the package's [bench] extra)") from None
+                          " (or this project's [bench] extra: pip install '.[bench]')") from None
     parts = [SOURCE, Cython.__version__, sys.version, sysconfig.get_platform(),
              sysconfig.get_config_var("EXT_SUFFIX") or ""]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -1,8 +1,7 @@
 """What every row of the table provides."""
 
-from ..cell import Unavailable  # noqa: F401  (re-exported for the row modules)
 from ..functions import Boom, boom
-from ..scenarios import HALF_OPEN, NET_ERROR, DETECT_ERROR, NEVER, OPEN, RAISES
+from ..scenarios import DETECT_ERROR, HALF_OPEN, NET_ERROR, NEVER, OPEN, RAISES, REJECTS
 
 
 class Row:
@@ -77,3 +76,12 @@ def trip(call):
 def normalized(state_name):
     """Return a peer's state name spelled like ``scenarios.CLOSED`` / OPEN / HALF_OPEN."""
     return str(state_name).lower().replace("-", "_")
+
+
+def caught(scenario, rejection):
+    """Return the exception the timing loop catches: ``Boom``, the row's ``rejection``, or None."""
+    if scenario.outcome == RAISES:
+        return Boom
+    if scenario.outcome == REJECTS:
+        return rejection
+    return None

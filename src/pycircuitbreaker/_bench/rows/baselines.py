@@ -64,7 +64,7 @@ class Forwarder(Baseline):
 
 
 class Floor(Baseline):
-    """The Cython floor: a ``cdef class`` forwarder, and for (c) one that raises a new exception."""
+    """The Cython floor: a ``cdef class`` forwarder; for (c) one raising a new exception."""
 
     key = "floor"
     label = "floor (Cython fwd)"

@@ -7,9 +7,9 @@ from ...exceptions import CircuitBreakerException
 from ...strategies import CircuitBreakerStrategy
 from ..._version import __version__
 from ..cell import NO_ARG, Cell, Unavailable
-from ..functions import Boom, boom, never_error, noop
-from ..scenarios import CLOSED, DECORATOR, RAISES, REJECTS
-from .base import Row, breaker_options, trip
+from ..functions import boom, never_error, noop
+from ..scenarios import CLOSED, DECORATOR, RAISES
+from .base import Row, breaker_options, caught, trip
 
 
 class OurCore(Row):
@@ -48,19 +48,11 @@ class OurCore(Row):
             scenario=scenario,
             func=func,
             arg=arg,
-            catches=_catches(scenario),
+            catches=caught(scenario, CircuitBreakerException),
             state=lambda: breaker.state.name.lower(),
             errors=lambda: breaker.error_count,
             keep=breaker,
         )
-
-
-def _catches(scenario):
-    if scenario.outcome == RAISES:
-        return Boom
-    if scenario.outcome == REJECTS:
-        return CircuitBreakerException
-    return None
 
 
 class Compiled(OurCore):

@@ -1,0 +1,142 @@
+"""Format a run's results as plain-text tables for the terminal."""
+
+import textwrap
+
+from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
+from .rows.original import install_dir
+from .scenarios import PLAIN, SCENARIOS
+from .timing import number
+
+LABEL = 24
+COLUMN = 10
+# Two blocks keep each table within ~85 columns.
+BLOCKS = (
+    ("default options", [s for s in SCENARIOS if s.variant == PLAIN]),
+    ("NET_ERROR and detect_error", [s for s in SCENARIOS if s.variant != PLAIN]),
+)
+SHORT = {"pybreaker": "pybreaker", "circuitbreaker": "circuitb.",
+         "pycircuitbreaker050": "pcb 0.5.0"}
+MARK = {NOT_APPLICABLE: "n/a", UNAVAILABLE: "-", FAILED: "FAILED"}
+
+
+def method(results, fast=False):
+    """Return the lines saying what was measured, how, and with which peers."""
+    budget = results.budget
+    peers = [row for row in results.grid.rows
+             if row.kind == "peer" and row.key not in results.grid.unavailable]
+    text = (
+        f"ns per call on a no-op function, in timeit loops with the gc enabled: "
+        f"{budget.rounds} rounds, each timing every cell for ~{budget.seconds * 1000:g} ms in "
+        "shuffled order; the median per cell. Raw numbers: nothing is subtracted (each "
+        "includes the same loop overhead, so ratios stay fair). Forms: (a) both; (b)-(d) "
+        "and the variants through the decorator. Baselines have no breaker: each is "
+        "measured once per outcome (returns, raises, rejects) and shown in every column "
+        "with that outcome."
+    )
+    if any(row.key == "pycircuitbreaker050" for row in peers):
+        text += f" pycircuitbreaker 0.5.0 is loaded from {install_dir()}."
+    if fast:
+        text += (" FAST MODE: samples are milliseconds long, so the numbers are rough and "
+                 "only show that the suite works.")
+    peer_names = ", ".join(row_label(row) for row in peers) or "none installed"
+    return [f"peers:   {peer_names}",
+            textwrap.fill(text, width=88, initial_indent="timing:  ", subsequent_indent=" " * 9)]
+
+
+def tables(results):
+    """Return the lines of the ns/call table and the two ratio tables."""
+    grid = results.grid
+    lines = []
+    for title, scenarios in BLOCKS:
+        lines += ["", f"ns per call, {title} (median; lower is better)"]
+        lines += _table(grid, scenarios, lambda row, s: _ns_cell(grid, row, s))
+    for title, scenarios in BLOCKS:
+        lines += ["", f"ratio to the Cython floor, {title} (floor = 1.00x)"]
+        lines += _table(grid, scenarios, lambda row, s: _ratio_cell(
+            grid, row, s, grid.ns("floor", s)))
+    for title, scenarios in BLOCKS:
+        lines += ["", f"ratio to the fastest peer, {title} (that peer = 1.00x)"]
+        fastest = [grid.fastest_peer(s)[0] for s in scenarios]
+        names = _line("  (fastest peer)", [SHORT.get(r.key, r.key) if r else "none"
+                                           for r in fastest])
+        lines += _table(grid, scenarios, lambda row, s: _ratio_cell(
+            grid, row, s, grid.fastest_peer(s)[1]), under_header=names)
+    return lines
+
+
+def _table(grid, scenarios, cell_text, under_header=None):
+    lines = [_line("", [s.column for s in scenarios])]
+    if under_header:
+        lines.append(under_header)
+    for row in grid.rows:
+        lines.append(_line(row_label(row)[:LABEL - 1], [cell_text(row, s) for s in scenarios]))
+    return lines
+
+
+def row_label(row):
+    """Return the row's name, with the version measured for a peer."""
+    version = row.version() if row.kind == "peer" and row.module is not None else None
+    return row.label if not version or version in row.label else f"{row.label} {version}"
+
+
+def _line(label, cells):
+    return f"{label:<{LABEL}}" + "".join(f"{cell:>{COLUMN}}" for cell in cells)
+
+
+def _ns_cell(grid, row, scenario):
+    entry = grid.entry(row.key, scenario)
+    if entry is None:
+        return ""
+    return number(entry.ns) if entry.status == MEASURED else MARK[entry.status]
+
+
+def _ratio_cell(grid, row, scenario, reference):
+    entry = grid.entry(row.key, scenario)
+    if entry is None:
+        return ""
+    if entry.status != MEASURED:
+        return MARK[entry.status]
+    return f"{entry.ns / reference:.2f}x" if reference else "?"
+
+
+def notes(results):
+    """Return lines explaining every n/a, missing row and failure in the tables."""
+    grid = results.grid
+    lines = []
+    for key, reason in grid.unavailable.items():
+        lines.append(f"  -    {key}: not measured: {reason}")
+    seen = set()
+    for entry in grid.entries.values():
+        if entry.status in (NOT_APPLICABLE, FAILED) and (entry.row.key, entry.note) not in seen:
+            seen.add((entry.row.key, entry.note))
+            where = f"{entry.row.key} {entry.scenario.column}"
+            lines.append(f"  {MARK[entry.status]:<4} {where}: {entry.note}")
+    return ["", "Not measured:"] + lines if lines else []
+
+
+def side_measurements(results):
+    """Return lines for the empty loop, the detector call, the registry and the leak check."""
+    lines = ["", "Other measurements:",
+             f"  empty timing-loop iteration: {number(results.loop_ns)} ns "
+             "(included in every number above; nothing is subtracted)"]
+    if results.detector_ns is not None:
+        lines.append(f"  one direct call of the detector (never_error(result)): "
+                     f"{number(results.detector_ns)} ns")
+    for key, (alone, crowded) in results.registry.items():
+        lines.append(f"  {key}, (a) decorator with 1 vs {results.crowd:,} breakers registered: "
+                     f"{number(alone)} vs {number(crowded)} ns")
+    for key, report in results.leaks.items():
+        lines.append(f"  {key}, open breaker: {report.describe()}")
+    return lines
+
+
+def verdicts(verdict_list, fast=False):
+    """Return the target lines: status, target, then the numbers behind it."""
+    caveat = "; FAST MODE, so these verdicts are not evidence" if fast else ""
+    lines = ["", f"Targets (issue #3; judged from this run's medians{caveat}):"]
+    for verdict in verdict_list:
+        lines.append(f"  {verdict.status:<8} {verdict.target}")
+        lines.append(f"  {'':<8}   {verdict.detail}")
+    met = sum(v.met is True for v in verdict_list)
+    lines.append(f"  {met} of {len(verdict_list)} targets met")
+    return lines

@@ -1,0 +1,23 @@
+"""Everything one benchmark run measured, handed from the runner to the report."""
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+from .grid import Grid
+from .leaks import LeakReport
+from .timing import Budget
+
+
+@dataclass
+class Results:
+    """The grid plus the side measurements the targets need."""
+
+    grid: Grid
+    budget: Budget
+    loop_ns: float
+    detector_ns: Optional[float] = None
+    #: row key -> (ns/call with 1 breaker registered, with ``crowd`` registered)
+    registry: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    crowd: int = 0
+    #: row key -> what 100,000 rejections left behind
+    leaks: Dict[str, LeakReport] = field(default_factory=dict)

@@ -1,0 +1,116 @@
+"""The speed targets of issue #3, judged from one run's numbers: MET / NOT MET / UNKNOWN."""
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .leaks import REJECTIONS
+from .scaling import CROWD
+from .scenarios import BY_KEY, DETECT_ERROR, NET_ERROR, SCENARIOS, canonical
+from .timing import number
+
+MET, NOT_MET, UNKNOWN = "MET", "NOT MET", "UNKNOWN"
+OURS = ("compiled", "pure")
+# "Does not grow" still has to survive timing noise; a real per-breaker cost would be
+# far larger than this.
+REGISTRY_NOISE = 1.10
+
+
+@dataclass
+class Verdict:
+    """One target: what it asks, whether the run meets it, and the numbers behind that."""
+
+    target: str
+    met: Optional[bool]
+    detail: str
+
+    @property
+    def status(self):
+        """Return MET, NOT MET or UNKNOWN."""
+        return UNKNOWN if self.met is None else MET if self.met else NOT_MET
+
+
+def evaluate(results):
+    """Return a Verdict for every target, in the issue's order."""
+    grid = results.grid
+    a_deco, a_call = BY_KEY["a_closed_decorator"], BY_KEY["a_closed_call"]
+    b, c = BY_KEY["b_closed_raises"], BY_KEY["c_open_rejects"]
+    verdicts = [
+        _ratio("(a) compiled, decorator: at most 1.0x the Cython floor",
+               grid.ns("compiled", a_deco), grid.ns("floor", a_deco), 1.0, "floor"),
+        _ratio("(a) compiled, breaker.call(f): at most 1.0x the Cython floor",
+               grid.ns("compiled", a_call), grid.ns("floor", a_call), 1.0, "floor"),
+        _ratio("(b) compiled: at most 1.3x the floor's (b)",
+               grid.ns("compiled", b), grid.ns("floor", b), 1.3, "floor (b)"),
+        _ratio("(c) compiled: at most 1.25x the floor's (c)",
+               grid.ns("compiled", c), grid.ns("floor", c), 1.25, "floor (c)"),
+    ]
+    verdicts += [_leaks(key, results.leaks.get(key)) for key in OURS]
+    peer, peer_ns = grid.fastest_peer(a_deco)
+    verdicts.append(_ratio(
+        "pure twin, (a) decorator: at most half the fastest peer's decorator",
+        grid.ns("pure", a_deco), peer_ns, 0.5, peer.label if peer else "fastest peer",
+    ))
+    verdicts += [_net_error(grid, key) for key in OURS]
+    verdicts += [_detect_error(results, key) for key in OURS]
+    verdicts += [_registry(results, key) for key in OURS]
+    return verdicts
+
+
+def _ratio(target, ns, reference, limit, reference_name):
+    if ns is None or reference is None:
+        return Verdict(target, None, f"not measured (needs this row and {reference_name})")
+    ratio = ns / reference
+    return Verdict(target, ratio <= limit,
+                   f"{number(ns)} ns vs {reference_name} {number(reference)} ns = {ratio:.2f}x")
+
+
+def _leaks(row_key, report):
+    target = f"(c) {row_key}: {REJECTIONS:,} rejections grow neither memory nor the traceback"
+    if report is None:
+        return Verdict(target, None, "not measured")
+    return Verdict(target, report.clean, report.summary())
+
+
+def _net_error(grid, row_key):
+    target = f"NET_ERROR, {row_key}: (a)-(c) within 1.1x of its SINGLE_RESET row"
+    parts, met = [], True
+    for scenario in (s for s in SCENARIOS if s.variant == NET_ERROR):
+        ns, plain = grid.ns(row_key, scenario), grid.ns(row_key, canonical(scenario))
+        if ns is None or plain is None:
+            return Verdict(target, None, f"{scenario.column} not measured")
+        ratio = ns / plain
+        met &= ratio <= 1.1
+        parts.append(f"{scenario.key[0]} {number(ns)}/{number(plain)} ns = {ratio:.2f}x")
+    return Verdict(target, met, "; ".join(parts))
+
+
+def _detect_error(results, row_key):
+    target = (f"detect_error, {row_key}: (a)-(c) at most its SINGLE_RESET row + one "
+              "detector call")
+    if results.detector_ns is None:
+        return Verdict(target, None, "detector call not measured")
+    # Raw, like every number here: the detector's timing includes one empty loop
+    # iteration too, which makes this allowance that much more generous (shown below).
+    detector = results.detector_ns
+    grid, parts, met = results.grid, [], True
+    for scenario in (s for s in SCENARIOS if s.variant == DETECT_ERROR):
+        ns, plain = grid.ns(row_key, scenario), grid.ns(row_key, canonical(scenario))
+        if ns is None or plain is None:
+            return Verdict(target, None, f"{scenario.column} not measured")
+        met &= ns <= plain + detector
+        parts.append(f"{scenario.key[0]} {number(ns)} vs {number(plain)} + {number(detector)} ns")
+    detail = "; ".join(parts) + (f" (the detector call's {number(detector)} ns includes a "
+                                 f"{number(results.loop_ns)} ns empty loop iteration)")
+    return Verdict(target, met, detail)
+
+
+def _registry(results, row_key):
+    target = (f"registry, {row_key}: (a) cost does not grow from 1 to "
+              f"{results.crowd or CROWD:,} breakers registered")
+    if row_key not in results.registry:
+        return Verdict(target, None, "not measured")
+    alone, crowded = results.registry[row_key]
+    ratio = crowded / alone
+    return Verdict(target, ratio <= REGISTRY_NOISE,
+                   f"{number(alone)} -> {number(crowded)} ns = {ratio:.2f}x "
+                   f"(allowing {REGISTRY_NOISE:.2f}x for noise)")
