@@ -16,7 +16,9 @@ def test_public_names():
 
 
 def test_states_and_strategies():
-    assert [s.name for s in pycircuitbreaker.CircuitBreakerState] == ["CLOSED", "HALF_OPEN", "OPEN"]
+    assert [s.name for s in pycircuitbreaker.CircuitBreakerState] == [
+        "CLOSED", "HALF_OPEN", "OPEN", "FORCED_OPEN", "DISABLED"
+    ]
     assert [s.name for s in pycircuitbreaker.CircuitBreakerStrategy] == ["SINGLE_RESET", "NET_ERROR"]
     assert pycircuitbreaker.CircuitBreakerState.OPEN.value == "OPEN"
 
@@ -44,5 +46,6 @@ def test_exceptions_are_plain_exception_classes():
 
 def test_twins_expose_the_same_public_names(impl):
     public = {n for n in dir(impl.CircuitBreaker) if not n.startswith("_")}
-    assert public == {"call", "config", "error_count", "id", "open_time", "recovery_start_time",
-                      "state", "success_count"}
+    assert public == {"call", "config", "disable", "error_count", "force_open", "half_open_calls",
+                      "id", "open_time", "recovery_start_time", "reset", "state", "success_count",
+                      "trip"}

@@ -139,3 +139,74 @@ def test_defaults_match_050(impl):
     assert config.strategy is CircuitBreakerStrategy.SINGLE_RESET
     assert config.exception_blacklist == () and config.exception_whitelist == ()
     assert config.detect_error is None and config.on_open is None and config.on_close is None
+
+
+# -- options added after 0.5.0 ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [(2.0, "2.0 (float)"), ("3", "'3' (str)"), (True, "True (bool)"), (False, "False (bool)"),
+     ([1], "[1] (list)")],
+)
+def test_half_open_max_calls_wrong_type(impl, value, shown):
+    raises(impl, TypeError, f"half_open_max_calls must be an int, got {shown}", half_open_max_calls=value)
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_half_open_max_calls_out_of_range(impl, value):
+    raises(impl, ValueError, f"half_open_max_calls must be an int >= 1, got {value}",
+           half_open_max_calls=value)
+
+
+@pytest.mark.parametrize("value", [None, 1, 3, 10**6])
+def test_half_open_max_calls_accepts_none_and_positive_ints(impl, value):
+    assert impl.CircuitBreaker(half_open_max_calls=value).config.half_open_max_calls == value
+
+
+@pytest.mark.parametrize("name", ["fallback", "on_half_open", "on_state_change"])
+def test_new_callables_must_be_callable(impl, name):
+    raises(impl, TypeError, f"{name} must be callable or None, got 42 (int)", **{name: 42})
+    raises(impl, TypeError, f"{name} must be callable or None, got 'f' (str)", **{name: "f"})
+
+
+@pytest.mark.parametrize("name", ["fallback", "on_half_open", "on_state_change"])
+def test_new_callables_accept_callables_and_none(impl, name):
+    def callback(*args, **kwargs):
+        pass
+
+    assert getattr(impl.CircuitBreaker(**{name: callback}).config, name) is callback
+    assert getattr(impl.CircuitBreaker(**{name: None}).config, name) is None
+
+
+def test_new_options_default_to_none(impl):
+    config = impl.CircuitBreaker().config
+    assert config.half_open_max_calls is None
+    assert config.fallback is None and config.on_half_open is None and config.on_state_change is None
+
+
+@pytest.mark.parametrize(
+    "option, exc_type, message",
+    [
+        ({"half_open_max_calls": 0}, ValueError, "half_open_max_calls must be an int >= 1, got 0"),
+        ({"half_open_max_calls": 1.5}, TypeError, "half_open_max_calls must be an int, got 1.5 (float)"),
+        ({"fallback": 42}, TypeError, "fallback must be callable or None, got 42 (int)"),
+        ({"on_half_open": 42}, TypeError, "on_half_open must be callable or None, got 42 (int)"),
+        ({"on_state_change": 42}, TypeError, "on_state_change must be callable or None, got 42 (int)"),
+    ],
+)
+def test_new_options_fail_where_the_decorator_is_written(impl, option, exc_type, message):
+    with pytest.raises(exc_type) as info:
+        impl.circuit(**option)
+    assert str(info.value) == message
+
+
+def test_new_options_are_keyword_only(impl):
+    # The ten 0.5.0 options fill every positional slot; an eleventh positional value
+    # cannot reach half_open_max_calls (or any later option).
+    with pytest.raises(TypeError, match=r"takes at most 10 positional options, got 11"):
+        impl.CircuitBreaker("db", None, 3, None, None, None, None, 1, 30,
+                            CircuitBreakerStrategy.SINGLE_RESET, 2)
+    breaker = impl.CircuitBreaker("db", None, 3, None, None, None, None, 1, 30,
+                                  CircuitBreakerStrategy.SINGLE_RESET, half_open_max_calls=2)
+    assert breaker.config.half_open_max_calls == 2 and breaker.config.error_threshold == 3

@@ -26,7 +26,16 @@ ALIASES = {
     "exception_denylist": "exception_blacklist",
     "exception_allowlist": "exception_whitelist",
 }
-OPTION_NAMES = frozenset(POSITIONAL_OPTIONS + ("clock", "registry") + tuple(ALIASES))
+# Options added after 0.5.0 are keyword-only.
+KEYWORD_OPTIONS = (
+    "clock",
+    "registry",
+    "half_open_max_calls",
+    "fallback",
+    "on_half_open",
+    "on_state_change",
+)
+OPTION_NAMES = frozenset(POSITIONAL_OPTIONS + KEYWORD_OPTIONS + tuple(ALIASES))
 
 
 class BreakerConfig(NamedTuple):
@@ -45,6 +54,10 @@ class BreakerConfig(NamedTuple):
     strategy_code: int
     clock: Optional[Callable[[], float]]
     registry: Any
+    half_open_max_calls: Optional[int]
+    fallback: Optional[Callable[..., Any]]
+    on_half_open: Optional[Callable[..., Any]]
+    on_state_change: Optional[Callable[..., Any]]
 
 
 def make_config(args, options, owner="CircuitBreaker"):
@@ -83,6 +96,10 @@ def _validate(
     strategy=CircuitBreakerStrategy.SINGLE_RESET,
     clock=None,
     registry=None,
+    half_open_max_calls=None,
+    fallback=None,
+    on_half_open=None,
+    on_state_change=None,
 ):
     if breaker_id is None:
         breaker_id = uuid4()
@@ -108,6 +125,14 @@ def _validate(
         strategy_code=strategy_code(strategy),
         clock=_callable_or_none("clock", clock),
         registry=_registry_or_none(registry),
+        half_open_max_calls=(
+            None
+            if half_open_max_calls is None
+            else _threshold("half_open_max_calls", half_open_max_calls)
+        ),
+        fallback=_callable_or_none("fallback", fallback),
+        on_half_open=_callable_or_none("on_half_open", on_half_open),
+        on_state_change=_callable_or_none("on_state_change", on_state_change),
     )
 
 

@@ -8,6 +8,8 @@ never disagree on a number or a message.
 CLOSED = 0
 OPEN = 1
 HALF_OPEN = 2
+FORCED_OPEN = 3  # held open by force_open() until reset()
+DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
 
 # Strategy codes: how a success changes the error count while CLOSED.
 SINGLE_RESET = 0
@@ -29,3 +31,6 @@ MSG_BOOKKEEPING_FAILED = (
 )
 MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"
+MSG_FORCED_OPEN = "Circuit {id} FORCED_OPEN until reset() ({errors} errors)"
+MSG_NO_PERMIT = "Circuit {id} HALF_OPEN with all {permits} trial calls in flight ({errors} errors)"
+MSG_EXIT_WITHOUT_ENTER = "circuit breaker {id!r}: __exit__ without a matching __enter__"

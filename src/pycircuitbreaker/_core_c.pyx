@@ -21,7 +21,9 @@ from cpython.object cimport PyObject, PyTypeObject
 from . import _constants
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
-from ._events import fire, logger
+from contextvars import ContextVar
+
+from ._events import announce, logger
 from ._wrapping import decorate
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
@@ -34,21 +36,27 @@ cdef extern from "_hot_path.h":
         long success_count
         long error_threshold
         long recovery_threshold
+        long half_open_max_calls
+        long permits_in_use
         unsigned long long generation
         double recovery_timeout
         double recover_at
         double opened_wall
+        PyObject *fallback
         PyObject *detect_error
 
     ctypedef struct pcb_target:
         pass
 
+    int PCB_PERMIT
+    int PCB_USE_FALLBACK
+    void pcb_release(pcb_core *core, unsigned long long generation) noexcept
     double pcb_monotonic() nogil
     double pcb_wall() nogil
     int PCB_CLOSED
     Py_ssize_t pcb_core_offset
     Py_ssize_t pcb_target_offset
-    int (*pcb_admit)(object) except -1
+    int (*pcb_admit)(object, bint, unsigned long long *) except -1
     int (*pcb_record_exception)(object, object, unsigned long long) noexcept
     int (*pcb_record_error)(object, object, unsigned long long) except -1
     int (*pcb_record_success)(object, unsigned long long) except -1
@@ -60,8 +68,11 @@ cdef extern from "_hot_path.h":
 cdef int CLOSED = _constants.CLOSED
 cdef int OPEN = _constants.OPEN
 cdef int HALF_OPEN = _constants.HALF_OPEN
+cdef int FORCED_OPEN = _constants.FORCED_OPEN
+cdef int DISABLED = _constants.DISABLED
 cdef int NET_ERROR = _constants.NET_ERROR
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
+cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 
 
 cdef class CircuitBreaker:
@@ -75,9 +86,9 @@ cdef class CircuitBreaker:
     cdef object _detect_error
     cdef tuple _blacklist
     cdef tuple _whitelist
-    cdef object _on_close
-    cdef object _on_open
+    cdef object _fallback
     cdef object _clock
+    cdef object _entries
     cdef object __weakref__
 
     def __init__(self, *args, **options):
@@ -87,10 +98,12 @@ cdef class CircuitBreaker:
         self._detect_error = config.detect_error
         self._blacklist = config.exception_blacklist
         self._whitelist = config.exception_whitelist
-        self._on_close = config.on_close
-        self._on_open = config.on_open
+        self._fallback = config.fallback
         # None means the C monotonic clock, read without a Python call.
         self._clock = config.clock
+        # (generation, state, permit) of each `with breaker:` block open in this
+        # context; a ContextVar, so threads and asyncio tasks each see their own.
+        self._entries = ContextVar("pycircuitbreaker_entries", default=())
         self.core.state = CLOSED
         self.core.strategy = config.strategy_code
         self.core.detect_error = (
@@ -100,6 +113,10 @@ cdef class CircuitBreaker:
         self.core.success_count = 0
         self.core.error_threshold = config.error_threshold
         self.core.recovery_threshold = config.recovery_threshold
+        # 0 means no limit on concurrent trial calls.
+        self.core.half_open_max_calls = config.half_open_max_calls or 0
+        self.core.permits_in_use = 0
+        self.core.fallback = <PyObject *>self._fallback if self._fallback is not None else NULL
         # Bumped by every transition; a call whose admission generation is stale when
         # it finishes was admitted before the latest transition and is not counted.
         self.core.generation = 0
@@ -120,17 +137,52 @@ cdef class CircuitBreaker:
             return pcb_monotonic()
         return self._clock()
 
-    cdef void _refresh(self, double now) noexcept:
-        """Move OPEN to HALF_OPEN once the recovery time has come."""
+    cdef bint _refresh(self, double now) noexcept:
+        """Move OPEN to HALF_OPEN once the recovery time has come.
+
+        Return whether it moved, so the caller announces it.
+        """
         if self.core.state == OPEN and now >= self.core.recover_at:
-            self.core.state = HALF_OPEN
-            self.core.generation += 1
+            self._move(HALF_OPEN)
+            return True
+        return False
+
+    cdef void _move(self, int state) noexcept:
+        """Enter ``state``: every transition goes through here."""
+        self.core.state = state
+        self.core.generation += 1
+        self.core.permits_in_use = 0
+
+    cdef void _open(self, double now) noexcept:
+        self._move(OPEN)
+        self.core.success_count = 0
+        self.core.recover_at = now + self.core.recovery_timeout
+        self.core.opened_wall = pcb_wall()
+
+    cdef bint _may_trip(self) noexcept:
+        """Return whether one more error would open the breaker."""
+        return self.core.state == HALF_OPEN or (
+            self.core.state == CLOSED
+            and self.core.error_count + 1 >= self.core.error_threshold
+        )
+
+    cdef object _rejection(self, int state, double now):
+        if state == OPEN:
+            return CircuitBreakerException(
+                self,
+                self.core.error_count,
+                self.core.opened_wall + self.core.recovery_timeout,
+                self.core.recover_at - now,
+                STATE_BY_CODE[state],
+            )
+        return CircuitBreakerException(
+            self, self.core.error_count, None, None, STATE_BY_CODE[state]
+        )
 
     cdef int _record_error(self, error, unsigned long long generation) except -1:
         cdef double now = 0.0
-        if self._clock is not None and (
-            self.core.state != CLOSED or self.core.error_count + 1 >= self.core.error_threshold
-        ):
+        cdef int state
+        if self._clock is not None and self._may_trip():
             # This may trip: read the injected clock first, so a clock that raises
             # leaves every counter as it was. The Python call may let other threads
             # run, so the decision below is made afresh; with no Python call in
@@ -138,25 +190,23 @@ cdef class CircuitBreaker:
             now = self._clock()
         if generation != self.core.generation:
             return 0
-        if self.core.state == CLOSED and self.core.error_count + 1 < self.core.error_threshold:
+        state = self.core.state
+        if state == DISABLED or (
+            state == CLOSED and self.core.error_count + 1 < self.core.error_threshold
+        ):
             self.core.error_count += 1
             return 0
         if self._clock is None:
             now = pcb_monotonic()
         self.core.error_count += 1
-        self.core.state = OPEN
-        self.core.generation += 1
-        self.core.success_count = 0
-        self.core.recover_at = now + self.core.recovery_timeout
-        self.core.opened_wall = pcb_wall()
-        if self._on_open is not None:
-            fire(self._on_open, "on_open", self, error)
+        self._open(now)
+        announce(self, state, OPEN, error)
         return 0
 
     cdef int _record_success(self, unsigned long long generation) except -1:
         if generation != self.core.generation:
             return 0
-        if self.core.state == CLOSED:
+        if self.core.state == CLOSED or self.core.state == DISABLED:
             if self.core.strategy == NET_ERROR:
                 if self.core.error_count:
                     self.core.error_count -= 1
@@ -166,11 +216,81 @@ cdef class CircuitBreaker:
         self.core.success_count += 1
         if self.core.success_count < self.core.recovery_threshold:
             return 0
-        self.core.state = CLOSED
-        self.core.generation += 1
+        self._move(CLOSED)
         self.core.error_count = 0
-        if self._on_close is not None:
-            fire(self._on_close, "on_close", self)
+        announce(self, HALF_OPEN, CLOSED, None)
+        return 0
+
+    cdef int _record_exception(self, error, unsigned long long generation) noexcept:
+        """Count ``error`` if it is one; a failure in here never replaces it."""
+        try:
+            if self._whitelist and isinstance(error, self._whitelist):
+                return 0
+            if not self._blacklist or isinstance(error, self._blacklist):
+                self._record_error(error, generation)
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self.id)
+        return 0
+
+    # -- with breaker: ----------------------------------------------------------------
+
+    def __enter__(self):
+        """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
+        cdef unsigned long long generation
+        cdef int admitted = _admit(self, False, &generation)
+        entry = (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT))
+        self._entries.set(self._entries.get() + (entry,))
+        return self
+
+    def __exit__(self, exc_type, error, traceback):
+        entries = self._entries.get()
+        if not entries:
+            raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self.id))
+        generation, state, permit = entries[-1]
+        self._entries.set(entries[:-1])
+        if permit:
+            pcb_release(&self.core, generation)
+        if error is None:
+            self._record_success(generation)
+        elif isinstance(error, Exception):
+            self._record_exception(error, generation)
+        return False
+
+    # -- manual control -------------------------------------------------------------
+
+    def trip(self):
+        """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
+        cdef double now = self._now()
+        # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
+        cdef bint noticed = self._refresh(now)
+        cdef int old = self.core.state
+        if old != OPEN:
+            self._open(now)
+        if noticed:
+            announce(self, OPEN, HALF_OPEN, None)
+        if old != OPEN:
+            announce(self, old, OPEN, None)
+
+    def reset(self):
+        """Close the breaker and clear its counters, from any state."""
+        self._force(CLOSED)
+
+    def force_open(self):
+        """Reject every call until ``reset()``: the FORCED_OPEN state."""
+        self._force(FORCED_OPEN)
+
+    def disable(self):
+        """Let every call through and never trip until ``reset()``: the DISABLED state."""
+        self._force(DISABLED)
+
+    cdef int _force(self, int state) except -1:
+        cdef int old = self.core.state
+        self.core.error_count = 0
+        self.core.success_count = 0
+        if old == state:
+            return 0
+        self._move(state)
+        announce(self, old, state, None)
         return 0
 
     # -- read-only views ------------------------------------------------------------
@@ -178,8 +298,8 @@ cdef class CircuitBreaker:
     @property
     def state(self):
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
-        if self.core.state == OPEN:
-            self._refresh(self._now())
+        if self.core.state == OPEN and self._refresh(self._now()):
+            announce(self, OPEN, HALF_OPEN, None)
         return STATE_BY_CODE[self.core.state]
 
     @property
@@ -191,6 +311,11 @@ cdef class CircuitBreaker:
     def success_count(self):
         """Return the number of successes since the breaker last opened."""
         return self.core.success_count
+
+    @property
+    def half_open_calls(self):
+        """Return the number of trial calls holding a half-open permit now."""
+        return self.core.permits_in_use
 
     @property
     def open_time(self):
@@ -206,36 +331,47 @@ cdef class CircuitBreaker:
         return f"<CircuitBreaker id={self.id!r} state={self.state.name}>"
 
 
-cdef int _admit(object obj) except -1:
-    """Return the state a call is admitted in, or set a rejection and return -1."""
-    cdef CircuitBreaker breaker = <CircuitBreaker>obj
-    cdef double now = breaker._now()
-    breaker._refresh(now)
-    if breaker.core.state != OPEN:
-        return breaker.core.state
-    rejection = CircuitBreakerException(
-        breaker,
-        breaker.core.error_count,
-        breaker.core.opened_wall + breaker.core.recovery_timeout,
-        breaker.core.recover_at - now,
-    )
+# Entry points for the C hot path, which knows breakers only as PyObject pointers.
+
+cdef int _admit(object breaker, bint with_fallback, unsigned long long *generation) except -1:
+    """Return the state a call runs in (plus PCB_PERMIT), or reject it.
+
+    The generation the call runs in goes to ``generation``. A rejection is set
+    as the pending exception and -1 returned, or, when ``with_fallback`` says the
+    caller will run the fallback, PCB_USE_FALLBACK.
+
+    This is the only layer between the C hot path and the rejection: any Cython
+    function in between would add itself to every rejection's traceback.
+    """
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    cdef double now = self._now()
+    cdef bint changed = self._refresh(now)
+    cdef int state = self.core.state
+    cdef bint permit = False
+    cdef bint rejected
+    generation[0] = self.core.generation
+    if state == HALF_OPEN and self.core.half_open_max_calls:
+        permit = self.core.permits_in_use < self.core.half_open_max_calls
+        if permit:
+            self.core.permits_in_use += 1
+        rejected = not permit
+    else:
+        rejected = state == OPEN or state == FORCED_OPEN
+    if changed:
+        announce(self, OPEN, HALF_OPEN, None)
+    if not rejected:
+        return state | PCB_PERMIT if permit else state
+    if with_fallback:
+        return PCB_USE_FALLBACK
     # Set, not raised: a raise here would add this function to every rejection's
     # traceback, which costs more than the rest of the rejection.
-    PyErr_SetObject(CircuitBreakerException, rejection)
+    PyErr_SetObject(CircuitBreakerException, self._rejection(state, now))
     return -1
 
 
-cdef int _record_exception(object obj, object error, unsigned long long generation) noexcept:
-    """Count ``error`` if it is one; a failure in here never replaces it."""
-    cdef CircuitBreaker breaker = <CircuitBreaker>obj
-    try:
-        if breaker._whitelist and isinstance(error, breaker._whitelist):
-            return 0
-        if not breaker._blacklist or isinstance(error, breaker._blacklist):
-            breaker._record_error(error, generation)
-    except Exception:
-        logger.exception(MSG_BOOKKEEPING_FAILED, breaker.id)
-    return 0
+cdef int _record_exception(object breaker, object error,
+                           unsigned long long generation) noexcept:
+    return (<CircuitBreaker>breaker)._record_exception(error, generation)
 
 
 cdef int _record_error(object obj, object cause, unsigned long long generation) except -1:

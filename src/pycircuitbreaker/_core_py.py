@@ -2,12 +2,13 @@
 
 import threading
 import time
+from contextvars import ContextVar
 
 from . import _constants
-from ._constants import MSG_BOOKKEEPING_FAILED
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
-from ._events import fire, logger
+from ._constants import MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
+from ._events import announce, logger
 from ._wrapping import decorate
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
@@ -15,6 +16,8 @@ from .state import STATE_BY_CODE
 _CLOSED = _constants.CLOSED
 _OPEN = _constants.OPEN
 _HALF_OPEN = _constants.HALF_OPEN
+_FORCED_OPEN = _constants.FORCED_OPEN
+_DISABLED = _constants.DISABLED
 _NET_ERROR = _constants.NET_ERROR
 
 
@@ -28,17 +31,19 @@ class CircuitBreaker:
         "_error_threshold",
         "_blacklist",
         "_whitelist",
-        "_on_close",
-        "_on_open",
         "_recovery_threshold",
         "_recovery_timeout",
+        "_half_open_max_calls",
+        "_fallback",
         "_strategy",
         "_clock",
         "_lock",
+        "_entries",
         "_state",
         "_generation",
         "_error_count",
         "_success_count",
+        "_permits_in_use",
         "_recover_at",
         "_opened_wall",
         "__weakref__",
@@ -52,20 +57,25 @@ class CircuitBreaker:
         self._error_threshold = config.error_threshold
         self._blacklist = config.exception_blacklist
         self._whitelist = config.exception_whitelist
-        self._on_close = config.on_close
-        self._on_open = config.on_open
         self._recovery_threshold = config.recovery_threshold
         self._recovery_timeout = config.recovery_timeout
+        # 0 means no limit on concurrent trial calls.
+        self._half_open_max_calls = config.half_open_max_calls or 0
+        self._fallback = config.fallback
         self._strategy = config.strategy_code
         self._clock = time.monotonic if config.clock is None else config.clock
         # Guards every counter update; never held while user code runs.
         self._lock = threading.Lock()
+        # (generation, state, permit) of each `with breaker:` block open in this
+        # context; a ContextVar, so threads and asyncio tasks each see their own.
+        self._entries = ContextVar("pycircuitbreaker_entries", default=())
         self._state = _CLOSED
         # Bumped by every transition; a call whose admission generation is stale when it
         # finishes was admitted before the latest transition and is not counted.
         self._generation = 0
         self._error_count = 0
         self._success_count = 0
+        self._permits_in_use = 0
         self._recover_at = 0.0
         self._opened_wall = time.time()
         if config.registry is not None:
@@ -78,9 +88,8 @@ class CircuitBreaker:
         # Generation first: if a transition lands between the two reads, the call's
         # outcome is discarded rather than applied to the wrong state.
         generation = self._generation
-        state = self._state
-        if state != _CLOSED:
-            generation, state = self._admit()
+        if self._state != _CLOSED:
+            return self._call_admitted(func, args, kwargs)
         try:
             result = func(*args, **kwargs)
         except Exception as error:
@@ -88,14 +97,126 @@ class CircuitBreaker:
             raise
         if self._detect_error is not None and self._detect_error(result):
             self._record_error(result, generation)
-        elif state != _CLOSED or self._error_count:
-            # A success in CLOSED with no errors changes nothing: skip the lock.
+        elif self._error_count:
+            # A plain success in CLOSED with no errors changes nothing: skip the lock.
             self._record_success(generation)
+        return result
+
+    def _call_admitted(self, func, args, kwargs):
+        """Run a call that needs admission: any state but CLOSED."""
+        admitted = self._admit(self._fallback is not None)
+        if admitted is None:
+            return self._fallback(*args, **kwargs)
+        generation, state, permit = admitted
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as error:
+            if permit:
+                self._release(generation)
+            if isinstance(error, Exception):
+                self._record_exception(error, generation)
+            raise
+        if permit:
+            self._release(generation)
+        self._record_result(result, state, generation)
         return result
 
     def __call__(self, func):
         """Decorate ``func`` so every call to it goes through this breaker."""
         return decorate(self, func, make_wrapper)
+
+    def __enter__(self):
+        """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
+        admitted = self._admit(False)
+        self._entries.set(self._entries.get() + (admitted,))
+        return self
+
+    def __exit__(self, exc_type, error, traceback):
+        entries = self._entries.get()
+        if not entries:
+            raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
+        generation, state, permit = entries[-1]
+        self._entries.set(entries[:-1])
+        if permit:
+            self._release(generation)
+        if error is None:
+            self._record_success(generation)
+        elif isinstance(error, Exception):
+            self._record_exception(error, generation)
+        return False
+
+    def _admit(self, with_fallback):
+        """Return (generation, state, permit) for a call, or reject it.
+
+        A rejection raises CircuitBreakerException, or returns None when
+        ``with_fallback`` says the caller will run the fallback instead.
+        """
+        now = self._clock()
+        with self._lock:
+            changed = self._refresh(now)
+            state = self._state
+            permit = False
+            if state == _HALF_OPEN and self._half_open_max_calls:
+                permit = self._permits_in_use < self._half_open_max_calls
+                if permit:
+                    self._permits_in_use += 1
+                rejected = not permit
+            else:
+                rejected = state == _OPEN or state == _FORCED_OPEN
+            rejection = self._rejection(state, now) if rejected else None
+            admitted = (self._generation, state, permit)
+        if changed:
+            announce(self, _OPEN, _HALF_OPEN, None)
+        if rejection is None:
+            return admitted
+        if with_fallback:
+            return None
+        try:
+            raise rejection
+        finally:
+            # Break the exception -> traceback -> this frame -> exception cycle, so
+            # rejections are freed at once instead of by the cyclic GC.
+            rejection = None
+
+    def _rejection(self, state, now):
+        if state == _OPEN:
+            return CircuitBreakerException(
+                self,
+                self._error_count,
+                self._opened_wall + self._recovery_timeout,
+                self._recover_at - now,
+                STATE_BY_CODE[state],
+            )
+        return CircuitBreakerException(self, self._error_count, None, None, STATE_BY_CODE[state])
+
+    def _refresh(self, now):
+        """Move OPEN to HALF_OPEN once the recovery time has come; caller holds the lock.
+
+        Return whether it moved, so the caller announces it after releasing the lock.
+        """
+        if self._state == _OPEN and now >= self._recover_at:
+            self._move(_HALF_OPEN)
+            return True
+        return False
+
+    def _move(self, state):
+        """Enter ``state``: every transition goes through here; caller holds the lock."""
+        self._state = state
+        self._generation += 1
+        self._permits_in_use = 0
+
+    def _open(self, now):
+        """Enter OPEN at ``now``; caller holds the lock."""
+        self._move(_OPEN)
+        self._success_count = 0
+        self._recover_at = now + self._recovery_timeout
+        self._opened_wall = time.time()
+
+    def _release(self, generation):
+        with self._lock:
+            # A transition since admission has already taken every permit back.
+            if generation == self._generation and self._permits_in_use:
+                self._permits_in_use -= 1
 
     def _record_exception(self, error, generation):
         """Count ``error`` if it is one; a failure in here never replaces it."""
@@ -107,66 +228,50 @@ class CircuitBreaker:
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
 
-    def _admit(self):
-        """Return (generation, state) for a call, or raise if the breaker is OPEN."""
-        now = self._clock()
-        with self._lock:
-            self._refresh(now)
-            if self._state == _OPEN:
-                rejection = CircuitBreakerException(
-                    self,
-                    self._error_count,
-                    self._opened_wall + self._recovery_timeout,
-                    self._recover_at - now,
-                )
-            else:
-                return self._generation, self._state
-        try:
-            raise rejection
-        finally:
-            # Break the exception -> traceback -> this frame -> exception cycle, so
-            # rejections are freed at once instead of by the cyclic GC.
-            rejection = None
-
-    def _refresh(self, now):
-        """Move OPEN to HALF_OPEN once the recovery time has come; caller holds the lock."""
-        if self._state == _OPEN and now >= self._recover_at:
-            self._state = _HALF_OPEN
-            self._generation += 1
+    def _record_result(self, result, state, generation):
+        """Count a returned call: an error if detect_error flags it, else a success."""
+        if self._detect_error is not None and self._detect_error(result):
+            self._record_error(result, generation)
+        elif state != _CLOSED or self._error_count:
+            self._record_success(generation)
 
     def _record_error(self, error, generation):
         now = None
         while True:
-            if now is None and (
-                self._state != _CLOSED or self._error_count + 1 >= self._error_threshold
-            ):
+            if now is None and self._may_trip():
                 # This may trip: read the clock outside the lock, so no user code runs
                 # under it and a clock that raises leaves every counter as it was.
                 now = self._clock()
             with self._lock:
                 if generation != self._generation:
                     return
-                if self._state == _CLOSED and self._error_count + 1 < self._error_threshold:
+                state = self._state
+                if state == _DISABLED or (
+                    state == _CLOSED and self._error_count + 1 < self._error_threshold
+                ):
                     self._error_count += 1
                     return
                 if now is not None:
                     self._error_count += 1
-                    self._state = _OPEN
-                    self._generation += 1
-                    self._success_count = 0
-                    self._recover_at = now + self._recovery_timeout
-                    self._opened_wall = time.time()
+                    self._open(now)
                     break
             # Another thread's error took the count to the threshold meanwhile: read
             # the clock and decide again.
-        if self._on_open is not None:
-            fire(self._on_open, "on_open", self, error)
+        announce(self, state, _OPEN, error)
+
+    def _may_trip(self):
+        """Return whether one more error would open the breaker (a hint, not locked)."""
+        state = self._state
+        return state == _HALF_OPEN or (
+            state == _CLOSED and self._error_count + 1 >= self._error_threshold
+        )
 
     def _record_success(self, generation):
         with self._lock:
             if generation != self._generation:
                 return
-            if self._state == _CLOSED:
+            state = self._state
+            if state == _CLOSED or state == _DISABLED:
                 if self._strategy == _NET_ERROR:
                     if self._error_count:
                         self._error_count -= 1
@@ -176,11 +281,47 @@ class CircuitBreaker:
             self._success_count += 1
             if self._success_count < self._recovery_threshold:
                 return
-            self._state = _CLOSED
-            self._generation += 1
+            self._move(_CLOSED)
             self._error_count = 0
-        if self._on_close is not None:
-            fire(self._on_close, "on_close", self)
+        announce(self, _HALF_OPEN, _CLOSED, None)
+
+    # -- manual control -------------------------------------------------------------
+
+    def trip(self):
+        """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
+        now = self._clock()
+        with self._lock:
+            # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
+            noticed = self._refresh(now)
+            old = self._state
+            if old != _OPEN:
+                self._open(now)
+        if noticed:
+            announce(self, _OPEN, _HALF_OPEN, None)
+        if old != _OPEN:
+            announce(self, old, _OPEN, None)
+
+    def reset(self):
+        """Close the breaker and clear its counters, from any state."""
+        self._force(_CLOSED)
+
+    def force_open(self):
+        """Reject every call until ``reset()``: the FORCED_OPEN state."""
+        self._force(_FORCED_OPEN)
+
+    def disable(self):
+        """Let every call through and never trip until ``reset()``: the DISABLED state."""
+        self._force(_DISABLED)
+
+    def _force(self, state):
+        with self._lock:
+            old = self._state
+            self._error_count = 0
+            self._success_count = 0
+            if old == state:
+                return
+            self._move(state)
+        announce(self, old, state, None)
 
     # -- read-only views ------------------------------------------------------------
 
@@ -190,7 +331,9 @@ class CircuitBreaker:
         if self._state == _OPEN:
             now = self._clock()
             with self._lock:
-                self._refresh(now)
+                changed = self._refresh(now)
+            if changed:
+                announce(self, _OPEN, _HALF_OPEN, None)
         return STATE_BY_CODE[self._state]
 
     @property
@@ -212,6 +355,11 @@ class CircuitBreaker:
     def success_count(self):
         """Return the number of successes since the breaker last opened."""
         return self._success_count
+
+    @property
+    def half_open_calls(self):
+        """Return the number of trial calls holding a half-open permit now."""
+        return self._permits_in_use
 
     @property
     def open_time(self):

@@ -50,12 +50,22 @@ typedef struct {
     long success_count;
     long error_threshold;
     long recovery_threshold;
+    long half_open_max_calls; /* 0: no limit */
+    long permits_in_use;
     unsigned long long generation;
     double recovery_timeout;
     double recover_at;
     double opened_wall;
+    PyObject *fallback; /* borrowed from the breaker's _fallback; NULL when unset */
     PyObject *detect_error; /* borrowed from the breaker's _detect_error; NULL when unset */
 } pcb_core;
+
+/* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
+ * half-open permit; or one of the negative codes. */
+#define PCB_PERMIT 0x100
+#define PCB_STATE_MASK 0xff
+#define PCB_REJECTED -1     /* rejection (or another error) set */
+#define PCB_USE_FALLBACK -2 /* rejected, nothing set: run the fallback instead */
 
 /* What a wrapper calls: a field of the Cython CircuitWrapper. ``vectorcall`` must stay
  * first: the type's tp_vectorcall_offset points at it. The pointers are borrowed; the
@@ -70,10 +80,10 @@ typedef struct {
 static int PCB_CLOSED;
 static Py_ssize_t pcb_core_offset;
 static Py_ssize_t pcb_target_offset;
-/* Slow paths (Cython). pcb_admit returns the state a call runs in, or -1 with the
- * rejection set; pcb_record_exception never fails; the other two return -1 only with
+/* Slow paths (Cython). pcb_admit answers as above and stores the generation the call
+ * is admitted in; pcb_record_exception never fails; the other two return -1 only with
  * an exception set. */
-static int (*pcb_admit)(PyObject *breaker);
+static int (*pcb_admit)(PyObject *breaker, int with_fallback, unsigned long long *generation);
 static int (*pcb_record_exception)(PyObject *breaker, PyObject *error,
                                    unsigned long long generation);
 static int (*pcb_record_error)(PyObject *breaker, PyObject *cause, unsigned long long generation);
@@ -99,19 +109,30 @@ static void pcb_after_exception(PyObject *breaker, unsigned long long generation
 #endif
 }
 
+/* Give back a half-open permit; a transition since admission already took it. */
+static void pcb_release(pcb_core *core, unsigned long long generation) {
+    if (generation == core->generation && core->permits_in_use > 0) core->permits_in_use--;
+}
+
 /* Run func(*args, **kwargs) through the breaker. */
 static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *const *args,
                                   size_t nargsf, PyObject *kwnames) {
     pcb_core *core = PCB_CORE(breaker);
     unsigned long long generation = core->generation;
     int state = core->state;
+    int permit = 0;
     PyObject *result;
     if (state != PCB_CLOSED) {
-        state = pcb_admit(breaker);
-        if (state < 0) return NULL;
-        generation = core->generation;
+        int admitted = pcb_admit(breaker, core->fallback != NULL, &generation);
+        if (admitted == PCB_USE_FALLBACK)
+            return PyObject_Vectorcall(core->fallback, args, nargsf, kwnames);
+        if (admitted < 0) return NULL;
+        state = admitted & PCB_STATE_MASK;
+        permit = admitted & PCB_PERMIT;
     }
     result = PyObject_Vectorcall(func, args, nargsf, kwnames);
+    /* Every way a call can end gives its permit back, BaseExceptions included. */
+    if (permit) pcb_release(core, generation);
     if (result == NULL) {
         pcb_after_exception(breaker, generation);
         return NULL;

@@ -2,18 +2,21 @@
 
 from datetime import datetime, timezone
 
-from ._constants import MSG_OPEN
+from ._constants import MSG_FORCED_OPEN, MSG_NO_PERMIT, MSG_OPEN
+from .state import CircuitBreakerState
 
 
 class CircuitBreakerException(Exception):
-    """Raised instead of running a call while the breaker is OPEN.
+    """Raised instead of running a call the breaker rejects.
 
     The cores build a fresh instance for every rejection as
-    ``CircuitBreakerException(breaker, error_count, recovery_at, remaining)`` (the last
-    three are a snapshot taken at rejection: the error count, the recovery time as a
-    POSIX timestamp and the seconds left). Everything lives in ``args`` so raising one
-    runs no Python-level ``__init__``. ``CircuitBreakerException(breaker)`` as in
-    0.5.0 still works and reads the breaker's live values.
+    ``CircuitBreakerException(breaker, error_count, recovery_at, remaining, state)``: a
+    snapshot taken at rejection of the error count, the recovery time as a POSIX
+    timestamp and the seconds left (both None unless OPEN), and the state that
+    rejected (OPEN, FORCED_OPEN, or HALF_OPEN with every trial permit taken).
+    Everything lives in ``args`` so raising one runs no Python-level ``__init__``.
+    ``CircuitBreakerException(breaker)`` as in 0.5.0 still works and reads the
+    breaker's live values.
     """
 
     @property
@@ -24,17 +27,31 @@ class CircuitBreakerException(Exception):
     # 0.5.0 kept the breaker in a private attribute; some users reached for it.
     _breaker = breaker
 
+    @property
+    def state(self):
+        """Return the state that rejected the call."""
+        if len(self.args) >= 5:
+            return self.args[4]
+        return self.breaker.state if self.breaker is not None else None
+
     def __str__(self):
         breaker = self.breaker
         if breaker is None:
             return "Circuit OPEN"
-        if len(self.args) >= 4:
-            errors, recovery_at, remaining = self.args[1:4]
-            until = datetime.fromtimestamp(recovery_at, timezone.utc)
-        else:
+        if len(self.args) < 5:
             errors = breaker.error_count
             until = breaker.recovery_start_time
             remaining = (until - datetime.now(timezone.utc)).total_seconds()
+            state = CircuitBreakerState.OPEN
+        else:
+            errors, recovery_at, remaining, state = self.args[1:5]
+            until = None if recovery_at is None else datetime.fromtimestamp(recovery_at, timezone.utc)
+        if state is CircuitBreakerState.FORCED_OPEN:
+            return MSG_FORCED_OPEN.format(id=breaker.id, errors=errors)
+        if state is CircuitBreakerState.HALF_OPEN:
+            return MSG_NO_PERMIT.format(
+                id=breaker.id, errors=errors, permits=breaker.config.half_open_max_calls
+            )
         return MSG_OPEN.format(
             id=breaker.id,
             until=until.isoformat(),

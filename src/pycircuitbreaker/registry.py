@@ -1,7 +1,7 @@
 """A registry of breakers, for readiness probes and dashboards."""
 
 from .exceptions import CircuitBreakerRegistryException
-from .state import CircuitBreakerState
+from .state import REJECTING_STATES, CircuitBreakerState
 
 
 class CircuitBreakerRegistry:
@@ -36,8 +36,8 @@ class CircuitBreakerRegistry:
         return list(self._breakers.values())
 
     def get_open_circuits(self):
-        """Return the breakers that are OPEN (rejecting calls)."""
-        return self._in_state(CircuitBreakerState.OPEN)
+        """Return the breakers that reject calls: OPEN or FORCED_OPEN."""
+        return [b for b in self._breakers.values() if b.state in REJECTING_STATES]
 
     def get_half_open_circuits(self):
         """Return the breakers that are HALF_OPEN (letting trial calls through)."""

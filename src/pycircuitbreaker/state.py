@@ -6,16 +6,24 @@ from . import _constants
 
 
 class CircuitBreakerState(Enum):
-    """State of a circuit breaker; values are the 0.5.0 strings."""
+    """State of a circuit breaker; the first three values are the 0.5.0 strings."""
 
     CLOSED = "CLOSED"
     HALF_OPEN = "HALF_OPEN"
     OPEN = "OPEN"
+    #: Rejecting every call until ``reset()``: set by ``force_open()``.
+    FORCED_OPEN = "FORCED_OPEN"
+    #: Letting every call through and never tripping: set by ``disable()``.
+    DISABLED = "DISABLED"
 
 
 # Index: a core's integer state code (see _constants).
-STATE_BY_CODE = [None, None, None]
-STATE_BY_CODE[_constants.CLOSED] = CircuitBreakerState.CLOSED
-STATE_BY_CODE[_constants.OPEN] = CircuitBreakerState.OPEN
-STATE_BY_CODE[_constants.HALF_OPEN] = CircuitBreakerState.HALF_OPEN
-STATE_BY_CODE = tuple(STATE_BY_CODE)
+STATE_BY_CODE = tuple(
+    CircuitBreakerState[name]
+    for _, name in sorted(
+        (getattr(_constants, name), name)
+        for name in ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED")
+    )
+)
+#: States in which a breaker rejects calls.
+REJECTING_STATES = frozenset({CircuitBreakerState.OPEN, CircuitBreakerState.FORCED_OPEN})
