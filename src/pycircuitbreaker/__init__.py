@@ -2,6 +2,7 @@
 
 from ._core import IMPLEMENTATION, CircuitBreaker
 from ._version import __version__
+from .backoff import Backoff, exponential_backoff
 from .decorator import make_circuit
 from .exceptions import CircuitBreakerException, CircuitBreakerRegistryException
 from .registry import CircuitBreakerRegistry
@@ -12,6 +13,7 @@ circuit = make_circuit(CircuitBreaker)
 
 __all__ = [
     "IMPLEMENTATION",
+    "Backoff",
     "CircuitBreaker",
     "CircuitBreakerException",
     "CircuitBreakerRegistry",
@@ -20,4 +22,5 @@ __all__ = [
     "CircuitBreakerStrategy",
     "__version__",
     "circuit",
+    "exponential_backoff",
 ]

@@ -1,11 +1,11 @@
 """Parse and validate breaker options into an immutable configuration."""
 
-import math
-from numbers import Real
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
 from uuid import uuid4
 
 from . import _constants
+from ._validate import callable_or_none, describe, positive_int, seconds
+from .backoff import Backoff
 from .strategies import CircuitBreakerStrategy, strategy_code
 
 # 0.5.0 accepted every option positionally, in this order.
@@ -49,7 +49,7 @@ class BreakerConfig(NamedTuple):
     on_close: Optional[Callable[..., Any]]
     on_open: Optional[Callable[..., Any]]
     recovery_threshold: int
-    recovery_timeout: float
+    recovery_timeout: Union[float, Backoff]
     strategy: CircuitBreakerStrategy
     strategy_code: int
     clock: Optional[Callable[[], float]]
@@ -113,55 +113,31 @@ def _validate(
             ) from None
     return BreakerConfig(
         breaker_id=breaker_id,
-        detect_error=_callable_or_none("detect_error", detect_error),
-        error_threshold=_threshold("error_threshold", error_threshold),
+        detect_error=callable_or_none("detect_error", detect_error),
+        error_threshold=positive_int("error_threshold", error_threshold),
         exception_blacklist=_exception_classes("exception_blacklist", exception_blacklist),
         exception_whitelist=_exception_classes("exception_whitelist", exception_whitelist),
-        on_close=_callable_or_none("on_close", on_close),
-        on_open=_callable_or_none("on_open", on_open),
-        recovery_threshold=_threshold("recovery_threshold", recovery_threshold),
-        recovery_timeout=_timeout("recovery_timeout", recovery_timeout),
+        on_close=callable_or_none("on_close", on_close),
+        on_open=callable_or_none("on_open", on_open),
+        recovery_threshold=positive_int("recovery_threshold", recovery_threshold),
+        recovery_timeout=(
+            recovery_timeout
+            if isinstance(recovery_timeout, Backoff)
+            else seconds("recovery_timeout", recovery_timeout)
+        ),
         strategy=strategy,
         strategy_code=strategy_code(strategy),
-        clock=_callable_or_none("clock", clock),
+        clock=callable_or_none("clock", clock),
         registry=_registry_or_none(registry),
         half_open_max_calls=(
             None
             if half_open_max_calls is None
-            else _threshold("half_open_max_calls", half_open_max_calls)
+            else positive_int("half_open_max_calls", half_open_max_calls)
         ),
-        fallback=_callable_or_none("fallback", fallback),
-        on_half_open=_callable_or_none("on_half_open", on_half_open),
-        on_state_change=_callable_or_none("on_state_change", on_state_change),
+        fallback=callable_or_none("fallback", fallback),
+        on_half_open=callable_or_none("on_half_open", on_half_open),
+        on_state_change=callable_or_none("on_state_change", on_state_change),
     )
-
-
-def _describe(value):
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _threshold(name, value):
-    # bool is an int subclass, but True as a threshold is always a mistake.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {_describe(value)}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def _timeout(name, value):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number of seconds, got {_describe(value)}")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{name} must be finite and >= 0 seconds, got {value!r}")
-    return seconds
-
-
-def _callable_or_none(name, value):
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be callable or None, got {_describe(value)}")
-    return value
 
 
 def _exception_classes(name, value):
@@ -170,18 +146,18 @@ def _exception_classes(name, value):
     if isinstance(value, (str, bytes)) or isinstance(value, type):
         # A bare class or a string is iterable-looking but never what was meant.
         raise TypeError(
-            f"{name} must be an iterable of exception classes, got {_describe(value)}"
+            f"{name} must be an iterable of exception classes, got {describe(value)}"
         )
     try:
         items = tuple(value)
     except TypeError:
         raise TypeError(
-            f"{name} must be an iterable of exception classes, got {_describe(value)}"
+            f"{name} must be an iterable of exception classes, got {describe(value)}"
         ) from None
     for item in items:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise TypeError(
-                f"{name} must contain only exception classes, got {_describe(item)}"
+                f"{name} must contain only exception classes, got {describe(item)}"
             )
     return items
 
@@ -189,6 +165,6 @@ def _exception_classes(name, value):
 def _registry_or_none(registry):
     if registry is not None and not callable(getattr(registry, "register", None)):
         raise TypeError(
-            f"registry must be a CircuitBreakerRegistry or None, got {_describe(registry)}"
+            f"registry must be a CircuitBreakerRegistry or None, got {describe(registry)}"
         )
     return registry

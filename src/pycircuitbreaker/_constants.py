@@ -29,6 +29,7 @@ TRUTHY_ENV_VALUES = frozenset({"1", "true", "yes", "on"})
 MSG_BOOKKEEPING_FAILED = (
     "circuit breaker %r: recording a call's outcome failed; the call's own exception stands"
 )
+MSG_BACKOFF_FAILED = "circuit breaker %r: the backoff policy failed; keeping the last open period"
 MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"
 MSG_FORCED_OPEN = "Circuit {id} FORCED_OPEN until reset() ({errors} errors)"

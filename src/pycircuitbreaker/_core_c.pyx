@@ -24,6 +24,8 @@ from ._config import make_config
 from contextvars import ContextVar
 
 from ._events import announce, logger
+from ._validate import seconds
+from .backoff import Backoff
 from ._wrapping import decorate
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
@@ -39,7 +41,9 @@ cdef extern from "_hot_path.h":
         long half_open_max_calls
         long permits_in_use
         unsigned long long generation
-        double recovery_timeout
+        long openings
+        double open_timeout
+        double next_timeout
         double recover_at
         double opened_wall
         PyObject *fallback
@@ -72,6 +76,7 @@ cdef int FORCED_OPEN = _constants.FORCED_OPEN
 cdef int DISABLED = _constants.DISABLED
 cdef int NET_ERROR = _constants.NET_ERROR
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
+cdef str MSG_BACKOFF_FAILED = _constants.MSG_BACKOFF_FAILED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 
 
@@ -88,6 +93,7 @@ cdef class CircuitBreaker:
     cdef tuple _whitelist
     cdef object _fallback
     cdef object _clock
+    cdef object _backoff
     cdef object _entries
     cdef object __weakref__
 
@@ -120,7 +126,15 @@ cdef class CircuitBreaker:
         # Bumped by every transition; a call whose admission generation is stale when
         # it finishes was admitted before the latest transition and is not counted.
         self.core.generation = 0
-        self.core.recovery_timeout = config.recovery_timeout
+        # A Backoff policy decides each open period; a number is every open period.
+        if isinstance(config.recovery_timeout, Backoff):
+            self._backoff = config.recovery_timeout
+            self.core.next_timeout = self._backoff.timeout(0)
+        else:
+            self._backoff = None
+            self.core.next_timeout = config.recovery_timeout
+        self.core.openings = 0
+        self.core.open_timeout = self.core.next_timeout
         self.core.recover_at = 0.0
         self.core.opened_wall = pcb_wall()
         if config.registry is not None:
@@ -152,11 +166,25 @@ cdef class CircuitBreaker:
         self.core.state = state
         self.core.generation += 1
         self.core.permits_in_use = 0
+        if state != OPEN and state != HALF_OPEN:
+            self.core.openings = 0
+
+    cdef int _announce(self, int old, int new, cause) except -1:
+        """Plan the next open period, then fire the transition's callbacks."""
+        if self._backoff is not None and new != HALF_OPEN:
+            try:
+                self.core.next_timeout = seconds("timeout", self._backoff.timeout(self.core.openings))
+            except Exception:
+                logger.exception(MSG_BACKOFF_FAILED, self.id)
+        announce(self, old, new, cause)
+        return 0
 
     cdef void _open(self, double now) noexcept:
         self._move(OPEN)
         self.core.success_count = 0
-        self.core.recover_at = now + self.core.recovery_timeout
+        self.core.open_timeout = self.core.next_timeout
+        self.core.recover_at = now + self.core.open_timeout
+        self.core.openings += 1
         self.core.opened_wall = pcb_wall()
 
     cdef bint _may_trip(self) noexcept:
@@ -171,7 +199,7 @@ cdef class CircuitBreaker:
             return CircuitBreakerException(
                 self,
                 self.core.error_count,
-                self.core.opened_wall + self.core.recovery_timeout,
+                self.core.opened_wall + self.core.open_timeout,
                 self.core.recover_at - now,
                 STATE_BY_CODE[state],
             )
@@ -200,7 +228,7 @@ cdef class CircuitBreaker:
             now = pcb_monotonic()
         self.core.error_count += 1
         self._open(now)
-        announce(self, state, OPEN, error)
+        self._announce(state, OPEN, error)
         return 0
 
     cdef int _record_success(self, unsigned long long generation) except -1:
@@ -218,7 +246,7 @@ cdef class CircuitBreaker:
             return 0
         self._move(CLOSED)
         self.core.error_count = 0
-        announce(self, HALF_OPEN, CLOSED, None)
+        self._announce(HALF_OPEN, CLOSED, None)
         return 0
 
     cdef int _record_exception(self, error, unsigned long long generation) noexcept:
@@ -267,9 +295,9 @@ cdef class CircuitBreaker:
         if old != OPEN:
             self._open(now)
         if noticed:
-            announce(self, OPEN, HALF_OPEN, None)
+            self._announce(OPEN, HALF_OPEN, None)
         if old != OPEN:
-            announce(self, old, OPEN, None)
+            self._announce(old, OPEN, None)
 
     def reset(self):
         """Close the breaker and clear its counters, from any state."""
@@ -290,7 +318,7 @@ cdef class CircuitBreaker:
         if old == state:
             return 0
         self._move(state)
-        announce(self, old, state, None)
+        self._announce(old, state, None)
         return 0
 
     # -- read-only views ------------------------------------------------------------
@@ -299,7 +327,7 @@ cdef class CircuitBreaker:
     def state(self):
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
         if self.core.state == OPEN and self._refresh(self._now()):
-            announce(self, OPEN, HALF_OPEN, None)
+            self._announce(OPEN, HALF_OPEN, None)
         return STATE_BY_CODE[self.core.state]
 
     @property
@@ -325,7 +353,7 @@ cdef class CircuitBreaker:
     @property
     def recovery_start_time(self):
         """Return the UTC datetime at which trial calls are let through."""
-        return utc_after(self.core.opened_wall, self.core.recovery_timeout)
+        return utc_after(self.core.opened_wall, self.core.open_timeout)
 
     def __repr__(self):
         return f"<CircuitBreaker id={self.id!r} state={self.state.name}>"
@@ -358,7 +386,7 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
     else:
         rejected = state == OPEN or state == FORCED_OPEN
     if changed:
-        announce(self, OPEN, HALF_OPEN, None)
+        self._announce(OPEN, HALF_OPEN, None)
     if not rejected:
         return state | PCB_PERMIT if permit else state
     if with_fallback:

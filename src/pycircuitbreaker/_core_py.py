@@ -7,9 +7,11 @@ from contextvars import ContextVar
 from . import _constants
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
-from ._constants import MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
+from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
 from ._events import announce, logger
+from ._validate import seconds
 from ._wrapping import decorate
+from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
 
@@ -32,7 +34,10 @@ class CircuitBreaker:
         "_blacklist",
         "_whitelist",
         "_recovery_threshold",
-        "_recovery_timeout",
+        "_backoff",
+        "_openings",
+        "_open_timeout",
+        "_next_timeout",
         "_half_open_max_calls",
         "_fallback",
         "_strategy",
@@ -58,7 +63,17 @@ class CircuitBreaker:
         self._blacklist = config.exception_blacklist
         self._whitelist = config.exception_whitelist
         self._recovery_threshold = config.recovery_threshold
-        self._recovery_timeout = config.recovery_timeout
+        # A Backoff policy decides each open period; a number is every open period.
+        if isinstance(config.recovery_timeout, Backoff):
+            self._backoff = config.recovery_timeout
+            self._next_timeout = self._backoff.timeout(0)
+        else:
+            self._backoff = None
+            self._next_timeout = config.recovery_timeout
+        # Openings since the breaker was last CLOSED (or forced open, or disabled).
+        self._openings = 0
+        # Length of the current (or, before the first opening, the next) open period.
+        self._open_timeout = self._next_timeout
         # 0 means no limit on concurrent trial calls.
         self._half_open_max_calls = config.half_open_max_calls or 0
         self._fallback = config.fallback
@@ -166,7 +181,7 @@ class CircuitBreaker:
             rejection = self._rejection(state, now) if rejected else None
             admitted = (self._generation, state, permit)
         if changed:
-            announce(self, _OPEN, _HALF_OPEN, None)
+            self._announce(_OPEN, _HALF_OPEN, None)
         if rejection is None:
             return admitted
         if with_fallback:
@@ -183,7 +198,7 @@ class CircuitBreaker:
             return CircuitBreakerException(
                 self,
                 self._error_count,
-                self._opened_wall + self._recovery_timeout,
+                self._opened_wall + self._open_timeout,
                 self._recover_at - now,
                 STATE_BY_CODE[state],
             )
@@ -204,12 +219,25 @@ class CircuitBreaker:
         self._state = state
         self._generation += 1
         self._permits_in_use = 0
+        if state != _OPEN and state != _HALF_OPEN:
+            self._openings = 0
+
+    def _announce(self, old, new, cause):
+        """Plan the next open period, then fire the transition's callbacks; no lock held."""
+        if self._backoff is not None and new != _HALF_OPEN:
+            try:
+                self._next_timeout = seconds("timeout", self._backoff.timeout(self._openings))
+            except Exception:
+                logger.exception(MSG_BACKOFF_FAILED, self._id)
+        announce(self, old, new, cause)
 
     def _open(self, now):
         """Enter OPEN at ``now``; caller holds the lock."""
         self._move(_OPEN)
         self._success_count = 0
-        self._recover_at = now + self._recovery_timeout
+        self._open_timeout = self._next_timeout
+        self._recover_at = now + self._open_timeout
+        self._openings += 1
         self._opened_wall = time.time()
 
     def _release(self, generation):
@@ -257,7 +285,7 @@ class CircuitBreaker:
                     break
             # Another thread's error took the count to the threshold meanwhile: read
             # the clock and decide again.
-        announce(self, state, _OPEN, error)
+        self._announce(state, _OPEN, error)
 
     def _may_trip(self):
         """Return whether one more error would open the breaker (a hint, not locked)."""
@@ -283,7 +311,7 @@ class CircuitBreaker:
                 return
             self._move(_CLOSED)
             self._error_count = 0
-        announce(self, _HALF_OPEN, _CLOSED, None)
+        self._announce(_HALF_OPEN, _CLOSED, None)
 
     # -- manual control -------------------------------------------------------------
 
@@ -297,9 +325,9 @@ class CircuitBreaker:
             if old != _OPEN:
                 self._open(now)
         if noticed:
-            announce(self, _OPEN, _HALF_OPEN, None)
+            self._announce(_OPEN, _HALF_OPEN, None)
         if old != _OPEN:
-            announce(self, old, _OPEN, None)
+            self._announce(old, _OPEN, None)
 
     def reset(self):
         """Close the breaker and clear its counters, from any state."""
@@ -321,7 +349,7 @@ class CircuitBreaker:
             if old == state:
                 return
             self._move(state)
-        announce(self, old, state, None)
+        self._announce(old, state, None)
 
     # -- read-only views ------------------------------------------------------------
 
@@ -333,7 +361,7 @@ class CircuitBreaker:
             with self._lock:
                 changed = self._refresh(now)
             if changed:
-                announce(self, _OPEN, _HALF_OPEN, None)
+                self._announce(_OPEN, _HALF_OPEN, None)
         return STATE_BY_CODE[self._state]
 
     @property
@@ -369,7 +397,7 @@ class CircuitBreaker:
     @property
     def recovery_start_time(self):
         """Return the UTC datetime at which trial calls are let through."""
-        return utc_after(self._opened_wall, self._recovery_timeout)
+        return utc_after(self._opened_wall, self._open_timeout)
 
     def __repr__(self):
         return f"<CircuitBreaker id={self._id!r} state={self.state.name}>"

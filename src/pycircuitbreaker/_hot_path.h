@@ -53,7 +53,9 @@ typedef struct {
     long half_open_max_calls; /* 0: no limit */
     long permits_in_use;
     unsigned long long generation;
-    double recovery_timeout;
+    long openings;       /* openings since last CLOSED (or forced open, or disabled) */
+    double open_timeout; /* length of the current (before the first: next) open period */
+    double next_timeout; /* length of the next open period */
     double recover_at;
     double opened_wall;
     PyObject *fallback; /* borrowed from the breaker's _fallback; NULL when unset */
