@@ -100,7 +100,8 @@ def test_alias_is_accepted_and_both_spellings_rejected(impl, canonical, alias):
 @pytest.mark.parametrize("value", ["NET_ERROR", 1, None])
 def test_unknown_strategy_is_a_value_error(impl, value):
     raises(impl, ValueError,
-           f"strategy must be a CircuitBreakerStrategy member (SINGLE_RESET or NET_ERROR), got {value!r}",
+           f"strategy must be a CircuitBreakerStrategy member (SINGLE_RESET or NET_ERROR) "
+           f"or a strategy object such as count_window(), got {value!r}",
            strategy=value)
 
 

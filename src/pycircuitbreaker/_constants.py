@@ -14,6 +14,8 @@ DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
 # Strategy codes: how a success changes the error count while CLOSED.
 SINGLE_RESET = 0
 NET_ERROR = 1
+COUNT_WINDOW = 2  # failure rate over the last N calls
+TIME_WINDOW = 3  # failure rate over the calls of the last T seconds
 
 DEFAULT_ERROR_THRESHOLD = 5
 DEFAULT_RECOVERY_THRESHOLD = 1

@@ -16,7 +16,10 @@ re-made after it from the fields as they are then.
 
 from types import MethodType
 
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject, PyTypeObject
+from libc.math cimport floor
+from libc.string cimport memset
 
 from . import _constants
 from ._clock import utc_after, utc_datetime
@@ -29,6 +32,7 @@ from .backoff import Backoff
 from ._wrapping import decorate
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
+from .strategies import Strategy
 
 cdef extern from "_hot_path.h":
     ctypedef struct pcb_core:
@@ -47,6 +51,9 @@ cdef extern from "_hot_path.h":
         double recover_at
         double opened_wall
         PyObject *fallback
+        bint windowed
+        bint timed
+        bint own_clock
         PyObject *detect_error
 
     ctypedef struct pcb_target:
@@ -61,9 +68,10 @@ cdef extern from "_hot_path.h":
     Py_ssize_t pcb_core_offset
     Py_ssize_t pcb_target_offset
     int (*pcb_admit)(object, bint, unsigned long long *) except -1
-    int (*pcb_record_exception)(object, object, unsigned long long) noexcept
-    int (*pcb_record_error)(object, object, unsigned long long) except -1
-    int (*pcb_record_success)(object, unsigned long long) except -1
+    int (*pcb_record_exception)(object, object, unsigned long long, double) noexcept
+    int (*pcb_record_error)(object, object, unsigned long long, double) except -1
+    int (*pcb_record_success)(object, unsigned long long, double) except -1
+    double (*pcb_now)(object) except? -1.0
     void pcb_target_set(pcb_target *target, object breaker, object func)
     int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) except -1
     void PyErr_SetObject(object type, object value)
@@ -75,6 +83,8 @@ cdef int HALF_OPEN = _constants.HALF_OPEN
 cdef int FORCED_OPEN = _constants.FORCED_OPEN
 cdef int DISABLED = _constants.DISABLED
 cdef int NET_ERROR = _constants.NET_ERROR
+cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
+cdef int TIME_WINDOW = _constants.TIME_WINDOW
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
 cdef str MSG_BACKOFF_FAILED = _constants.MSG_BACKOFF_FAILED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
@@ -94,6 +104,11 @@ cdef class CircuitBreaker:
     cdef object _fallback
     cdef object _clock
     cdef object _backoff
+    cdef Window _window
+    cdef long _minimum_calls
+    cdef double _failure_rate
+    cdef double _slow_call_rate
+    cdef double _slow_call_duration
     cdef object _entries
     cdef object __weakref__
 
@@ -122,6 +137,18 @@ cdef class CircuitBreaker:
         # 0 means no limit on concurrent trial calls.
         self.core.half_open_max_calls = config.half_open_max_calls or 0
         self.core.permits_in_use = 0
+        # Window strategies record every counted call of a CLOSED (or DISABLED) breaker.
+        rule = config.strategy if isinstance(config.strategy, Strategy) else None
+        self._window = Window(rule) if rule is not None and rule.window_size else None
+        self.core.windowed = self._window is not None
+        if self._window is not None:
+            self._minimum_calls = rule.minimum_calls
+            self._failure_rate = rule.failure_rate
+            self._slow_call_rate = rule.slow_call_rate
+        # Set when slow calls count: then every call is timed.
+        self.core.timed = rule is not None and rule.slow_call_duration is not None
+        self._slow_call_duration = rule.slow_call_duration if self.core.timed else 0.0
+        self.core.own_clock = config.clock is None
         self.core.fallback = <PyObject *>self._fallback if self._fallback is not None else NULL
         # Bumped by every transition; a call whose admission generation is stale when
         # it finishes was admitted before the latest transition and is not counted.
@@ -168,6 +195,8 @@ cdef class CircuitBreaker:
         self.core.permits_in_use = 0
         if state != OPEN and state != HALF_OPEN:
             self.core.openings = 0
+        if state == CLOSED and self._window is not None:
+            self._window.clear()
 
     cdef int _announce(self, int old, int new, cause) except -1:
         """Plan the next open period, then fire the transition's callbacks."""
@@ -207,9 +236,11 @@ cdef class CircuitBreaker:
             self, self.core.error_count, None, None, STATE_BY_CODE[state]
         )
 
-    cdef int _record_error(self, error, unsigned long long generation) except -1:
+    cdef int _record_error(self, error, unsigned long long generation, double start) except -1:
         cdef double now = 0.0
         cdef int state
+        if self._window is not None and self.core.state != HALF_OPEN:
+            return self._record_in_window(1, error, generation, start)
         if self._clock is not None and self._may_trip():
             # This may trip: read the injected clock first, so a clock that raises
             # leaves every counter as it was. The Python call may let other threads
@@ -231,7 +262,9 @@ cdef class CircuitBreaker:
         self._announce(state, OPEN, error)
         return 0
 
-    cdef int _record_success(self, unsigned long long generation) except -1:
+    cdef int _record_success(self, unsigned long long generation, double start) except -1:
+        if self._window is not None and self.core.state != HALF_OPEN:
+            return self._record_in_window(0, None, generation, start)
         if generation != self.core.generation:
             return 0
         if self.core.state == CLOSED or self.core.state == DISABLED:
@@ -249,15 +282,41 @@ cdef class CircuitBreaker:
         self._announce(HALF_OPEN, CLOSED, None)
         return 0
 
-    cdef int _record_exception(self, error, unsigned long long generation) noexcept:
+    cdef int _record_exception(self, error, unsigned long long generation,
+                               double start) noexcept:
         """Count ``error`` if it is one; a failure in here never replaces it."""
         try:
             if self._whitelist and isinstance(error, self._whitelist):
                 return 0
             if not self._blacklist or isinstance(error, self._blacklist):
-                self._record_error(error, generation)
+                self._record_error(error, generation, start)
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self.id)
+        return 0
+
+    cdef int _record_in_window(self, int failed, cause, unsigned long long generation,
+                               double start) except -1:
+        """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
+        # Read first: an injected clock is a Python call, after which all is decided
+        # afresh, with no Python call in between.
+        cdef double now = self._now()
+        cdef bint slow = self.core.timed and now - start >= self._slow_call_duration
+        cdef Window window = self._window
+        # The state is the admission's unless the generation moved on: then the call is
+        # late and not counted.
+        if generation != self.core.generation:
+            return 0
+        window.record(failed, slow, now)
+        self.core.error_count = window.failures
+        if self.core.state != CLOSED or window.calls < self._minimum_calls:
+            return 0
+        if not (
+            window.failures >= self._failure_rate * window.calls
+            or (self.core.timed and window.slows >= self._slow_call_rate * window.calls)
+        ):
+            return 0
+        self._open(now)
+        self._announce(CLOSED, OPEN, cause)
         return 0
 
     # -- with breaker: ----------------------------------------------------------------
@@ -266,7 +325,8 @@ cdef class CircuitBreaker:
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
         cdef unsigned long long generation
         cdef int admitted = _admit(self, False, &generation)
-        entry = (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT))
+        cdef double start = self._now() if self.core.timed else 0.0
+        entry = (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
         self._entries.set(self._entries.get() + (entry,))
         return self
 
@@ -274,14 +334,14 @@ cdef class CircuitBreaker:
         entries = self._entries.get()
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self.id))
-        generation, state, permit = entries[-1]
+        generation, state, permit, start = entries[-1]
         self._entries.set(entries[:-1])
         if permit:
             pcb_release(&self.core, generation)
         if error is None:
-            self._record_success(generation)
+            self._record_success(generation, start)
         elif isinstance(error, Exception):
-            self._record_exception(error, generation)
+            self._record_exception(error, generation, start)
         return False
 
     # -- manual control -------------------------------------------------------------
@@ -397,17 +457,107 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
     return -1
 
 
-cdef int _record_exception(object breaker, object error,
-                           unsigned long long generation) noexcept:
-    return (<CircuitBreaker>breaker)._record_exception(error, generation)
+cdef int _record_exception(object breaker, object error, unsigned long long generation,
+                           double start) noexcept:
+    return (<CircuitBreaker>breaker)._record_exception(error, generation, start)
 
 
-cdef int _record_error(object obj, object cause, unsigned long long generation) except -1:
-    return (<CircuitBreaker>obj)._record_error(cause, generation)
+cdef int _record_error(object obj, object cause, unsigned long long generation,
+                       double start) except -1:
+    return (<CircuitBreaker>obj)._record_error(cause, generation, start)
 
 
-cdef int _record_success(object obj, unsigned long long generation) except -1:
-    return (<CircuitBreaker>obj)._record_success(generation)
+cdef int _record_success(object obj, unsigned long long generation, double start) except -1:
+    return (<CircuitBreaker>obj)._record_success(generation, start)
+
+
+cdef double _now(object obj) except? -1.0:
+    return (<CircuitBreaker>obj)._now()
+
+
+cdef class Window:
+    """A failure-rate window: the last N calls, or the calls of the last T seconds.
+
+    The compiled twin of ``_window_py``: running totals beside a ring allocated at
+    construction, so recording and judging are O(1) and memory per breaker is fixed.
+    """
+
+    cdef bint by_time
+    cdef long size
+    cdef double width
+    cdef unsigned char *outcomes  # by count: one byte a call, bit 0 failed, bit 1 slow
+    cdef long *buckets  # by time: calls, failures, slows of each slice, side by side
+    cdef long head
+    cdef long long newest  # by time: index (now // width) of the newest slice
+    cdef bint has_newest
+    cdef long calls
+    cdef long failures
+    cdef long slows
+
+    def __cinit__(self, rule):
+        self.size = rule.window_size
+        self.by_time = rule.code == TIME_WINDOW
+        if self.by_time:
+            self.width = rule.window_seconds / self.size
+            self.buckets = <long *>PyMem_Malloc(3 * self.size * sizeof(long))
+            if self.buckets == NULL:
+                raise MemoryError()
+        else:
+            self.outcomes = <unsigned char *>PyMem_Malloc(self.size)
+            if self.outcomes == NULL:
+                raise MemoryError()
+        self.clear()
+
+    def __dealloc__(self):
+        PyMem_Free(self.outcomes)
+        PyMem_Free(self.buckets)
+
+    cdef void clear(self) noexcept:
+        """Forget every call."""
+        if self.by_time:
+            memset(self.buckets, 0, 3 * self.size * sizeof(long))
+        self.head = self.calls = self.failures = self.slows = 0
+        self.has_newest = False
+
+    cdef void record(self, int failed, int slow, double now) noexcept:
+        """Add a call (at ``now``, for a window by time)."""
+        cdef unsigned char oldest
+        cdef long long index
+        cdef long step, last, slot
+        if not self.by_time:
+            if self.calls == self.size:
+                oldest = self.outcomes[self.head]
+                self.failures -= oldest & 1
+                self.slows -= oldest >> 1
+            else:
+                self.calls += 1
+            self.outcomes[self.head] = failed | (slow << 1)
+            self.head = (self.head + 1) % self.size
+            self.failures += failed
+            self.slows += slow
+            return
+        index = <long long>floor(now / self.width)
+        if not self.has_newest:
+            self.newest = index
+            self.has_newest = True
+        elif index > self.newest:
+            # Each slice between the newest and this one is emptied once: O(1) amortized.
+            last = <long>min(index - self.newest, <long long>self.size)
+            for step in range(1, last + 1):
+                slot = 3 * <long>((self.newest + step) % self.size)
+                self.calls -= self.buckets[slot]
+                self.failures -= self.buckets[slot + 1]
+                self.slows -= self.buckets[slot + 2]
+                self.buckets[slot] = self.buckets[slot + 1] = self.buckets[slot + 2] = 0
+            self.newest = index
+        # A call stamped before the newest slice (a clock that stepped back) joins it.
+        slot = 3 * <long>(self.newest % self.size)
+        self.buckets[slot] += 1
+        self.buckets[slot + 1] += failed
+        self.buckets[slot + 2] += slow
+        self.calls += 1
+        self.failures += failed
+        self.slows += slow
 
 
 cdef class CircuitWrapper:
@@ -455,7 +605,7 @@ def make_wrapper(CircuitBreaker breaker, func):
 
 cdef void _install() except *:
     global pcb_core_offset, pcb_target_offset, PCB_CLOSED
-    global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success
+    global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success, pcb_now
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
@@ -465,6 +615,7 @@ cdef void _install() except *:
     pcb_record_exception = _record_exception
     pcb_record_error = _record_error
     pcb_record_success = _record_success
+    pcb_now = _now
     pcb_install(<PyTypeObject *>CircuitBreaker, <PyTypeObject *>CircuitWrapper)
 
 

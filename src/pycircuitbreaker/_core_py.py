@@ -10,10 +10,12 @@ from ._config import make_config
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
 from ._events import announce, logger
 from ._validate import seconds
+from ._window_py import make_window, tripped
 from ._wrapping import decorate
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
+from .strategies import Strategy
 
 _CLOSED = _constants.CLOSED
 _OPEN = _constants.OPEN
@@ -41,6 +43,9 @@ class CircuitBreaker:
         "_half_open_max_calls",
         "_fallback",
         "_strategy",
+        "_rule",
+        "_window",
+        "_slow_call_duration",
         "_clock",
         "_lock",
         "_entries",
@@ -78,6 +83,11 @@ class CircuitBreaker:
         self._half_open_max_calls = config.half_open_max_calls or 0
         self._fallback = config.fallback
         self._strategy = config.strategy_code
+        # Window strategies record every counted call of a CLOSED (or DISABLED) breaker.
+        self._rule = config.strategy if isinstance(config.strategy, Strategy) else None
+        self._window = make_window(self._rule) if self._rule is not None else None
+        # Set when slow calls count: then every call is timed.
+        self._slow_call_duration = self._rule.slow_call_duration if self._rule else None
         self._clock = time.monotonic if config.clock is None else config.clock
         # Guards every counter update; never held while user code runs.
         self._lock = threading.Lock()
@@ -103,7 +113,7 @@ class CircuitBreaker:
         # Generation first: if a transition lands between the two reads, the call's
         # outcome is discarded rather than applied to the wrong state.
         generation = self._generation
-        if self._state != _CLOSED:
+        if self._state != _CLOSED or self._window is not None:
             return self._call_admitted(func, args, kwargs)
         try:
             result = func(*args, **kwargs)
@@ -118,22 +128,25 @@ class CircuitBreaker:
         return result
 
     def _call_admitted(self, func, args, kwargs):
-        """Run a call that needs admission: any state but CLOSED."""
+        """Run a call off the fast path: not CLOSED, or recorded in a window."""
         admitted = self._admit(self._fallback is not None)
         if admitted is None:
             return self._fallback(*args, **kwargs)
-        generation, state, permit = admitted
+        generation, state, permit, start = admitted
         try:
             result = func(*args, **kwargs)
         except BaseException as error:
             if permit:
                 self._release(generation)
             if isinstance(error, Exception):
-                self._record_exception(error, generation)
+                self._record_exception(error, generation, start)
             raise
         if permit:
             self._release(generation)
-        self._record_result(result, state, generation)
+        if self._detect_error is not None and self._detect_error(result):
+            self._record_error(result, generation, start)
+        elif state != _CLOSED or self._error_count or self._window is not None:
+            self._record_success(generation, start)
         return result
 
     def __call__(self, func):
@@ -150,18 +163,20 @@ class CircuitBreaker:
         entries = self._entries.get()
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
-        generation, state, permit = entries[-1]
+        generation, state, permit, start = entries[-1]
         self._entries.set(entries[:-1])
         if permit:
             self._release(generation)
         if error is None:
-            self._record_success(generation)
+            self._record_success(generation, start)
         elif isinstance(error, Exception):
-            self._record_exception(error, generation)
+            self._record_exception(error, generation, start)
         return False
 
     def _admit(self, with_fallback):
-        """Return (generation, state, permit) for a call, or reject it.
+        """Return (generation, state, permit, start) for a call, or reject it.
+
+        ``start`` is the clock when the call starts, if calls are timed, else None.
 
         A rejection raises CircuitBreakerException, or returns None when
         ``with_fallback`` says the caller will run the fallback instead.
@@ -179,10 +194,12 @@ class CircuitBreaker:
             else:
                 rejected = state == _OPEN or state == _FORCED_OPEN
             rejection = self._rejection(state, now) if rejected else None
-            admitted = (self._generation, state, permit)
+            admitted = (self._generation, state, permit, None)
         if changed:
             self._announce(_OPEN, _HALF_OPEN, None)
         if rejection is None:
+            if self._slow_call_duration is not None:
+                admitted = admitted[:3] + (self._clock(),)
             return admitted
         if with_fallback:
             return None
@@ -221,6 +238,8 @@ class CircuitBreaker:
         self._permits_in_use = 0
         if state != _OPEN and state != _HALF_OPEN:
             self._openings = 0
+        if state == _CLOSED and self._window is not None:
+            self._window.clear()
 
     def _announce(self, old, new, cause):
         """Plan the next open period, then fire the transition's callbacks; no lock held."""
@@ -246,24 +265,20 @@ class CircuitBreaker:
             if generation == self._generation and self._permits_in_use:
                 self._permits_in_use -= 1
 
-    def _record_exception(self, error, generation):
+    def _record_exception(self, error, generation, start=None):
         """Count ``error`` if it is one; a failure in here never replaces it."""
         try:
             if self._whitelist and isinstance(error, self._whitelist):
                 return
             if not self._blacklist or isinstance(error, self._blacklist):
-                self._record_error(error, generation)
+                self._record_error(error, generation, start)
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
 
-    def _record_result(self, result, state, generation):
-        """Count a returned call: an error if detect_error flags it, else a success."""
-        if self._detect_error is not None and self._detect_error(result):
-            self._record_error(result, generation)
-        elif state != _CLOSED or self._error_count:
-            self._record_success(generation)
-
-    def _record_error(self, error, generation):
+    def _record_error(self, error, generation, start=None):
+        if self._window is not None and self._state != _HALF_OPEN:
+            self._record_in_window(1, error, generation, start)
+            return
         now = None
         while True:
             if now is None and self._may_trip():
@@ -294,7 +309,10 @@ class CircuitBreaker:
             state == _CLOSED and self._error_count + 1 >= self._error_threshold
         )
 
-    def _record_success(self, generation):
+    def _record_success(self, generation, start=None):
+        if self._window is not None and self._state != _HALF_OPEN:
+            self._record_in_window(0, None, generation, start)
+            return
         with self._lock:
             if generation != self._generation:
                 return
@@ -312,6 +330,22 @@ class CircuitBreaker:
             self._move(_CLOSED)
             self._error_count = 0
         self._announce(_HALF_OPEN, _CLOSED, None)
+
+    def _record_in_window(self, failed, cause, generation, start):
+        """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
+        now = self._clock()
+        slow = int(start is not None and now - start >= self._slow_call_duration)
+        with self._lock:
+            # The state is the admission's unless the generation moved on: then the
+            # call is late and not counted.
+            if generation != self._generation:
+                return
+            self._window.record(failed, slow, now)
+            self._error_count = self._window.failures
+            if self._state != _CLOSED or not tripped(self._window, self._rule):
+                return
+            self._open(now)
+        self._announce(_CLOSED, _OPEN, cause)
 
     # -- manual control -------------------------------------------------------------
 
@@ -346,6 +380,8 @@ class CircuitBreaker:
             old = self._state
             self._error_count = 0
             self._success_count = 0
+            if self._window is not None:
+                self._window.clear()
             if old == state:
                 return
             self._move(state)
@@ -407,11 +443,12 @@ def make_wrapper(breaker, func):
     """Return a function that calls ``func`` through ``breaker``."""
     call = breaker.call
     detect_error = breaker._detect_error
+    windowed = breaker._window is not None
 
     def circuit_wrapper(*args, **kwargs):
         # The CLOSED path of CircuitBreaker.call, inlined: one Python frame, not two.
         generation = breaker._generation
-        if breaker._state != _CLOSED:
+        if breaker._state != _CLOSED or windowed:
             return call(func, *args, **kwargs)
         try:
             result = func(*args, **kwargs)

@@ -59,6 +59,9 @@ typedef struct {
     double recover_at;
     double opened_wall;
     PyObject *fallback; /* borrowed from the breaker's _fallback; NULL when unset */
+    int windowed;       /* a window strategy: every call of a CLOSED breaker is recorded */
+    int timed;          /* slow calls count: every call is timed */
+    int own_clock;      /* no injected clock: time is read here, in C */
     PyObject *detect_error; /* borrowed from the breaker's _detect_error; NULL when unset */
 } pcb_core;
 
@@ -87,26 +90,30 @@ static Py_ssize_t pcb_target_offset;
  * an exception set. */
 static int (*pcb_admit)(PyObject *breaker, int with_fallback, unsigned long long *generation);
 static int (*pcb_record_exception)(PyObject *breaker, PyObject *error,
-                                   unsigned long long generation);
-static int (*pcb_record_error)(PyObject *breaker, PyObject *cause, unsigned long long generation);
-static int (*pcb_record_success)(PyObject *breaker, unsigned long long generation);
+                                   unsigned long long generation, double start);
+static int (*pcb_record_error)(PyObject *breaker, PyObject *cause, unsigned long long generation,
+                               double start);
+static int (*pcb_record_success)(PyObject *breaker, unsigned long long generation, double start);
+/* The breaker's clock, when one was injected: -1.0 with an exception set on failure. */
+static double (*pcb_now)(PyObject *breaker);
 
 #define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
 
 /* Count the pending exception if it is an Exception; leave it pending, untouched. */
-static void pcb_after_exception(PyObject *breaker, unsigned long long generation) {
+static void pcb_after_exception(PyObject *breaker, unsigned long long generation,
+                                double start) {
     /* BaseExceptions that are not Exceptions (KeyboardInterrupt, ...) never count. */
     if (!PyErr_ExceptionMatches(PyExc_Exception)) return;
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *error = PyErr_GetRaisedException();
-    pcb_record_exception(breaker, error, generation);
+    pcb_record_exception(breaker, error, generation, start);
     PyErr_SetRaisedException(error);
 #else
     PyObject *type, *error, *traceback;
     PyErr_Fetch(&type, &error, &traceback);
     PyErr_NormalizeException(&type, &error, &traceback);
     if (traceback != NULL) PyException_SetTraceback(error, traceback);
-    pcb_record_exception(breaker, error, generation);
+    pcb_record_exception(breaker, error, generation, start);
     PyErr_Restore(type, error, traceback);
 #endif
 }
@@ -123,6 +130,7 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
     unsigned long long generation = core->generation;
     int state = core->state;
     int permit = 0;
+    double start = 0.0;
     PyObject *result;
     if (state != PCB_CLOSED) {
         int admitted = pcb_admit(breaker, core->fallback != NULL, &generation);
@@ -132,11 +140,18 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
         state = admitted & PCB_STATE_MASK;
         permit = admitted & PCB_PERMIT;
     }
+    if (core->timed) {
+        start = core->own_clock ? pcb_monotonic() : pcb_now(breaker);
+        if (start == -1.0 && PyErr_Occurred()) {
+            if (permit) pcb_release(core, generation);
+            return NULL;
+        }
+    }
     result = PyObject_Vectorcall(func, args, nargsf, kwnames);
     /* Every way a call can end gives its permit back, BaseExceptions included. */
     if (permit) pcb_release(core, generation);
     if (result == NULL) {
-        pcb_after_exception(breaker, generation);
+        pcb_after_exception(breaker, generation, start);
         return NULL;
     }
     if (core->detect_error != NULL) {
@@ -150,16 +165,18 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
             is_error = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
         }
         Py_XDECREF(verdict);
-        if (is_error > 0) is_error = pcb_record_error(breaker, result, generation) < 0 ? -1 : 1;
+        if (is_error > 0)
+            is_error = pcb_record_error(breaker, result, generation, start) < 0 ? -1 : 1;
         if (is_error < 0) {
             Py_DECREF(result);
             return NULL;
         }
         if (is_error) return result;
     }
-    /* A plain success while CLOSED with no errors counted changes nothing. */
-    if (state != PCB_CLOSED || core->error_count) {
-        if (pcb_record_success(breaker, generation) < 0) {
+    /* A plain success while CLOSED with no errors counted and no window to record it
+     * in changes nothing. */
+    if (state != PCB_CLOSED || core->error_count || core->windowed) {
+        if (pcb_record_success(breaker, generation, start) < 0) {
             Py_DECREF(result);
             return NULL;
         }

@@ -1,8 +1,23 @@
-"""How a breaker counts errors while CLOSED."""
+"""How a breaker decides, while CLOSED, that it is time to open.
 
+Two counting rules from 0.5.0 (``CircuitBreakerStrategy.SINGLE_RESET`` / ``NET_ERROR``,
+driven by ``error_threshold``), and strategy objects in the tenacity style, each
+configured with its own parameters and passed as ``strategy=``:
+
+- ``consecutive_errors()`` and ``net_errors()``: the two rules as objects;
+- ``count_window(size, ...)``: failure rate over the last ``size`` recorded calls;
+- ``time_window(seconds, ...)``: failure rate over the calls of the last ``seconds``.
+
+The window strategies open the breaker when, with at least ``minimum_calls`` calls in the
+window, the failure rate reaches ``failure_rate`` or, when ``slow_call_duration`` is set,
+the rate of calls that took at least that long reaches ``slow_call_rate``.
+"""
+
+import math
 from enum import Enum
 
 from . import _constants
+from ._validate import positive_int, real, seconds
 
 
 class CircuitBreakerStrategy(Enum):
@@ -14,6 +29,99 @@ class CircuitBreakerStrategy(Enum):
     NET_ERROR = "NET_ERROR"
 
 
+class Strategy:
+    """Base class of strategy objects; the cores read its attributes at construction."""
+
+    #: Integer code the cores switch on (see _constants).
+    code = None
+    #: Window parameters; None/0 for the counting rules.
+    window_size = 0
+    window_seconds = None
+    minimum_calls = 0
+    failure_rate = 1.0
+    slow_call_duration = None
+    slow_call_rate = 1.0
+
+
+class consecutive_errors(Strategy):
+    """Open after ``error_threshold`` errors in a row (0.5.0's SINGLE_RESET)."""
+
+    code = _constants.SINGLE_RESET
+
+    def __repr__(self):
+        return "consecutive_errors()"
+
+
+class net_errors(Strategy):
+    """Open when errors minus successes reach ``error_threshold`` (0.5.0's NET_ERROR)."""
+
+    code = _constants.NET_ERROR
+
+    def __repr__(self):
+        return "net_errors()"
+
+
+class _FailureRate(Strategy):
+    def _set_rates(self, failure_rate, minimum_calls, slow_call_duration, slow_call_rate):
+        self.failure_rate = _rate("failure_rate", failure_rate)
+        self.minimum_calls = positive_int("minimum_calls", minimum_calls)
+        if slow_call_duration is not None:
+            slow_call_duration = seconds("slow_call_duration", slow_call_duration)
+        self.slow_call_duration = slow_call_duration
+        self.slow_call_rate = _rate("slow_call_rate", slow_call_rate)
+
+    def _rates_repr(self):
+        return (
+            f"failure_rate={self.failure_rate!r}, minimum_calls={self.minimum_calls!r}, "
+            f"slow_call_duration={self.slow_call_duration!r}, "
+            f"slow_call_rate={self.slow_call_rate!r}"
+        )
+
+
+class count_window(_FailureRate):
+    """Judge the failure rate over the last ``size`` recorded calls.
+
+    ``minimum_calls`` defaults to ``size``: the rate is judged on a full window.
+    """
+
+    code = _constants.COUNT_WINDOW
+
+    def __init__(self, size=100, failure_rate=0.5, minimum_calls=None,
+                 slow_call_duration=None, slow_call_rate=1.0):
+        self.window_size = positive_int("size", size)
+        self._set_rates(failure_rate, size if minimum_calls is None else minimum_calls,
+                        slow_call_duration, slow_call_rate)
+        if self.minimum_calls > self.window_size:
+            raise ValueError(
+                f"minimum_calls must be <= size ({self.window_size}), got {minimum_calls!r}"
+            )
+
+    def __repr__(self):
+        return f"count_window(size={self.window_size!r}, {self._rates_repr()})"
+
+
+class time_window(_FailureRate):
+    """Judge the failure rate over the calls of the last ``seconds``.
+
+    The window is a ring of ``buckets`` equal slices of time on the breaker's monotonic
+    clock; a slice drops out whole once it is ``seconds`` old.
+    """
+
+    code = _constants.TIME_WINDOW
+
+    def __init__(self, seconds=60, failure_rate=0.5, minimum_calls=10, buckets=10,
+                 slow_call_duration=None, slow_call_rate=1.0):
+        self.window_seconds = _positive_seconds("seconds", seconds)
+        self.window_size = positive_int("buckets", buckets)
+        self._set_rates(failure_rate, minimum_calls, slow_call_duration, slow_call_rate)
+
+    def __repr__(self):
+        return (
+            f"time_window(seconds={self.window_seconds!r}, buckets={self.window_size!r}, "
+            f"{self._rates_repr()})"
+        )
+
+
 _CODE_BY_STRATEGY = {
     CircuitBreakerStrategy.SINGLE_RESET: _constants.SINGLE_RESET,
     CircuitBreakerStrategy.NET_ERROR: _constants.NET_ERROR,
@@ -22,10 +130,26 @@ _CODE_BY_STRATEGY = {
 
 def strategy_code(strategy):
     """Return the core's integer code for ``strategy``, or raise ValueError."""
+    if isinstance(strategy, Strategy):
+        return strategy.code
     try:
         return _CODE_BY_STRATEGY[strategy]
     except (KeyError, TypeError):
         raise ValueError(
-            f"strategy must be a CircuitBreakerStrategy member "
-            f"(SINGLE_RESET or NET_ERROR), got {strategy!r}"
+            f"strategy must be a CircuitBreakerStrategy member (SINGLE_RESET or NET_ERROR) "
+            f"or a strategy object such as count_window(), got {strategy!r}"
         ) from None
+
+
+def _rate(name, value):
+    result = real(name, value)
+    if not (0 < result <= 1):
+        raise ValueError(f"{name} must be > 0 and <= 1, got {value!r}")
+    return result
+
+
+def _positive_seconds(name, value):
+    result = seconds(name, value)
+    if result <= 0 or math.isinf(result):
+        raise ValueError(f"{name} must be finite and > 0 seconds, got {value!r}")
+    return result
