@@ -7,7 +7,14 @@ from .decorator import make_circuit
 from .exceptions import CircuitBreakerException, CircuitBreakerRegistryException
 from .registry import CircuitBreakerRegistry
 from .state import CircuitBreakerState
-from .strategies import CircuitBreakerStrategy
+from .strategies import (
+    CircuitBreakerStrategy,
+    Strategy,
+    consecutive_errors,
+    count_window,
+    net_errors,
+    time_window,
+)
 
 circuit = make_circuit(CircuitBreaker)
 
@@ -20,7 +27,12 @@ __all__ = [
     "CircuitBreakerRegistryException",
     "CircuitBreakerState",
     "CircuitBreakerStrategy",
+    "Strategy",
     "__version__",
     "circuit",
+    "consecutive_errors",
+    "count_window",
     "exponential_backoff",
+    "net_errors",
+    "time_window",
 ]
