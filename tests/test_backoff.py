@@ -157,3 +157,20 @@ def test_bad_policy_arguments(kwargs, error, message):
 
 def test_huge_attempts_do_not_overflow():
     assert exponential_backoff(initial=1).timeout(5000) == 1e9
+
+
+@pytest.mark.parametrize(
+    "first, error, message",
+    [
+        (-1, ValueError, "recovery_timeout must be finite and >= 0 seconds, got -1"),
+        ("x", TypeError, "recovery_timeout must be a real number of seconds, got 'x' (str)"),
+    ],
+)
+def test_policy_first_period_is_checked_at_construction(impl, first, error, message):
+    class Bad(Backoff):
+        def timeout(self, attempt):
+            return first
+
+    with pytest.raises(error) as info:
+        impl.CircuitBreaker(recovery_timeout=Bad())
+    assert str(info.value) == message

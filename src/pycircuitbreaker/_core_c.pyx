@@ -156,7 +156,7 @@ cdef class CircuitBreaker:
         # A Backoff policy decides each open period; a number is every open period.
         if isinstance(config.recovery_timeout, Backoff):
             self._backoff = config.recovery_timeout
-            self.core.next_timeout = self._backoff.timeout(0)
+            self.core.next_timeout = seconds("recovery_timeout", self._backoff.timeout(0))
         else:
             self._backoff = None
             self.core.next_timeout = config.recovery_timeout
@@ -297,11 +297,16 @@ cdef class CircuitBreaker:
     cdef int _record_in_window(self, int failed, cause, unsigned long long generation,
                                double start) except -1:
         """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
-        # Read first: an injected clock is a Python call, after which all is decided
-        # afresh, with no Python call in between.
-        cdef double now = self._now()
-        cdef bint slow = self.core.timed and now - start >= self._slow_call_duration
         cdef Window window = self._window
+        cdef double now = 0.0
+        cdef bint slow
+        # Read first: an injected clock is a Python call, after which all is decided
+        # afresh, with no Python call in between. The C clock of a count window without
+        # slow calls is needed only to open, so it is read only then.
+        cdef bint read_now = self._clock is not None or window.by_time or self.core.timed
+        if read_now:
+            now = self._now()
+        slow = self.core.timed and now - start >= self._slow_call_duration
         # The state is the admission's unless the generation moved on: then the call is
         # late and not counted.
         if generation != self.core.generation:
@@ -315,6 +320,8 @@ cdef class CircuitBreaker:
             or (self.core.timed and window.slows >= self._slow_call_rate * window.calls)
         ):
             return 0
+        if not read_now:
+            now = pcb_monotonic()
         self._open(now)
         self._announce(CLOSED, OPEN, cause)
         return 0

@@ -71,7 +71,7 @@ class CircuitBreaker:
         # A Backoff policy decides each open period; a number is every open period.
         if isinstance(config.recovery_timeout, Backoff):
             self._backoff = config.recovery_timeout
-            self._next_timeout = self._backoff.timeout(0)
+            self._next_timeout = seconds("recovery_timeout", self._backoff.timeout(0))
         else:
             self._backoff = None
             self._next_timeout = config.recovery_timeout
@@ -181,6 +181,10 @@ class CircuitBreaker:
         A rejection raises CircuitBreakerException, or returns None when
         ``with_fallback`` says the caller will run the fallback instead.
         """
+        generation = self._generation
+        if self._state == _CLOSED:
+            # Nothing to decide (a windowed call of a CLOSED breaker): no lock, no clock.
+            return generation, _CLOSED, False, self._call_start()
         now = self._clock()
         with self._lock:
             changed = self._refresh(now)
@@ -194,13 +198,11 @@ class CircuitBreaker:
             else:
                 rejected = state == _OPEN or state == _FORCED_OPEN
             rejection = self._rejection(state, now) if rejected else None
-            admitted = (self._generation, state, permit, None)
+            admitted = (self._generation, state, permit)
         if changed:
             self._announce(_OPEN, _HALF_OPEN, None)
         if rejection is None:
-            if self._slow_call_duration is not None:
-                admitted = admitted[:3] + (self._clock(),)
-            return admitted
+            return admitted + (self._call_start(),)
         if with_fallback:
             return None
         try:
@@ -209,6 +211,10 @@ class CircuitBreaker:
             # Break the exception -> traceback -> this frame -> exception cycle, so
             # rejections are freed at once instead of by the cyclic GC.
             rejection = None
+
+    def _call_start(self):
+        """Return the clock as a call starts, when calls are timed; else None."""
+        return self._clock() if self._slow_call_duration is not None else None
 
     def _rejection(self, state, now):
         if state == _OPEN:
