@@ -2,7 +2,11 @@
 
 Hypothesis draws a breaker configuration (thresholds, timeout, strategy, detect_error,
 exception lists, ``half_open_max_calls``, an optional ``fallback``, which of the four
-callbacks are set) and a sequence of steps:
+callbacks are set) and a sequence of steps. The timeout is a number or an
+``exponential_backoff`` policy (initial, multiplier, maximum, jitter); every breaker
+builds its own policy, with its own ``random.Random`` seeded alike, and the model draws
+from a Random of its own exactly when the cores consult their policy, so the jittered
+periods match too. The steps:
 
 * calls that succeed, raise counted / ignored / non-Exception errors, or return results
   flagged or not by ``detect_error``, through ``.call`` or through the decorator;
@@ -13,7 +17,8 @@ callbacks are set) and a sequence of steps:
   order; plus whole ``with`` statements in one step. Open blocks are how half-open
   permits are held, and how outcomes admitted before a transition arrive late;
 * manual control: ``trip()``, ``reset()``, ``force_open()``, ``disable()``;
-* clock advances, including exact hits on the recovery boundary, and reads of ``.state``.
+* clock advances, including exact hits on the recovery boundary (of whichever backoff
+  period is in force), and reads of ``.state``.
 
 Every step is applied to
 
@@ -28,20 +33,27 @@ Every step is applied to
 
 After every step each breaker must agree with its model on the step's outcome (value or
 exception identity; rejection type, ``.state`` and snapshot; fallback result identity),
-``error_count``, ``success_count``, ``half_open_calls``, the ordered log of
-on_state_change / on_open / on_half_open / on_close events (arguments by identity, and
-the counters each callback saw) and, when read, ``state``.
+``error_count``, ``success_count``, ``half_open_calls``, the open period in force
+(``recovery_start_time - open_time``; a rejection's remaining seconds exactly), the
+ordered log of on_state_change / on_open / on_half_open / on_close events (arguments by
+identity, and the counters each callback saw) and, when read, ``state``.
 """
 
 import contextvars
 import functools
 import math
+import random
 
 from conftest import FakeClock, load_impl
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState, CircuitBreakerStrategy
+from pycircuitbreaker import (
+    CircuitBreakerException,
+    CircuitBreakerState,
+    CircuitBreakerStrategy,
+    exponential_backoff,
+)
 
 CLOSED = CircuitBreakerState.CLOSED
 OPEN = CircuitBreakerState.OPEN
@@ -136,6 +148,37 @@ BLACKLISTS = (
 )
 
 
+class BackoffSpec:
+    """A drawn ``exponential_backoff``: each breaker builds its own, the model reads it.
+
+    ``seed`` seeds the ``random.Random`` each copy (every breaker, every model) gets, so
+    that all of them draw the same jitter as long as they draw at the same moments.
+    """
+
+    def __init__(self, initial, multiplier, maximum, jitter, seed):
+        self.initial = initial
+        self.multiplier = multiplier
+        self.maximum = maximum
+        self.jitter = jitter
+        self.seed = seed
+
+    def build(self):
+        """A fresh policy for one breaker, with a Random of its own."""
+        return exponential_backoff(
+            self.initial,
+            multiplier=self.multiplier,
+            maximum=self.maximum,
+            jitter=self.jitter,
+            random=random.Random(self.seed),
+        )
+
+    def __repr__(self):
+        return (
+            f"BackoffSpec(initial={self.initial!r}, multiplier={self.multiplier!r}, "
+            f"maximum={self.maximum!r}, jitter={self.jitter!r}, seed={self.seed!r})"
+        )
+
+
 # -- the reference model -----------------------------------------------------------------
 
 
@@ -146,7 +189,13 @@ class Model:
     an admission or ``trip()`` notices that the recovery moment has come. The observed
     and the lazy model differ in when that is announced, and in nothing else (checked).
 
-    Outcomes: ("rejected", state, error_count, remaining) / ("fallback",) /
+    Open periods: a number is every open period. A backoff policy (``BackoffSpec``) makes
+    them ``timeout(0), timeout(1), ...`` over the openings since the breaker was last
+    CLOSED, FORCED_OPEN or DISABLED; the next period is planned at construction and after
+    every transition into anything but HALF_OPEN (before its callbacks), from the number
+    of openings then; jitter is drawn only at those moments.
+
+    Outcomes: ("rejected", state, error_count, remaining, period) / ("fallback",) /
     ("raised", exc) / ("returned", value) / ("entered",) / ("exited",) / ("no_block",).
     Events: (kind, args, (error_count, success_count, half_open_calls)), args being the
     callback's arguments after the breaker and the counts those seen by the callback.
@@ -156,7 +205,11 @@ class Model:
         self.label = label
         self.error_threshold = config["error_threshold"]
         self.recovery_threshold = config["recovery_threshold"]
-        self.recovery_timeout = config["recovery_timeout"]
+        timeout = config["recovery_timeout"]
+        self.backoff = timeout if isinstance(timeout, BackoffSpec) else None
+        self.fixed_timeout = float(timeout) if self.backoff is None else None
+        # The model's own source of jitter, seeded like every breaker's.
+        self.random = random.Random(timeout.seed) if self.backoff is not None else None
         self.strategy = config["strategy"]
         self.detect_error = config["detect_error"]
         self.whitelist = tuple(config["exception_whitelist"] or ())
@@ -172,6 +225,12 @@ class Model:
         # Bumped by every transition: outcomes admitted in an older generation are late.
         self.generation = 0
         self.recover_at = None
+        # Openings since last CLOSED / FORCED_OPEN / DISABLED (or since creation).
+        self.openings = 0
+        # The period the next opening will last, planned ahead.
+        self.next_timeout = self.timeout(0)
+        # The period of the latest opening (before the first: the one planned).
+        self.open_period = self.next_timeout
         # Per lane (see Subject.lanes): (generation, permit) of every admitted `with`
         # block still open there, innermost last.
         self.blocks = {lane: [] for lane in LANES + (WITH_LANE,)}
@@ -181,8 +240,24 @@ class Model:
         return (
             f"<Model {self.label} {self.mode.name} now={self.now!r} errors={self.error_count} "
             f"successes={self.success_count} permits={self.permits} gen={self.generation} "
-            f"recover_at={self.recover_at!r} blocks={self.blocks!r}>"
+            f"recover_at={self.recover_at!r} openings={self.openings} "
+            f"period={self.open_period!r} next={self.next_timeout!r} blocks={self.blocks!r}>"
         )
+
+    def timeout(self, attempt):
+        """The period of the ``attempt``-th opening since the last close (may draw)."""
+        if self.backoff is None:
+            return self.fixed_timeout
+        spec = self.backoff
+        try:
+            period = float(spec.initial) * float(spec.multiplier) ** attempt
+        except OverflowError:
+            period = math.inf
+        if spec.maximum is not None:
+            period = min(period, float(spec.maximum))
+        if spec.jitter > 0:
+            period *= 1 + spec.jitter * (2 * self.random.random() - 1)
+        return min(period, 1e9)
 
     def counters(self):
         """What noticing HALF_OPEN early or late must not change (generations may)."""
@@ -190,7 +265,8 @@ class Model:
             lane: [(generation == self.generation, permit) for generation, permit in stack]
             for lane, stack in self.blocks.items()
         }
-        return (self.error_count, self.success_count, self.permits, blocks)
+        backoff = (self.openings, self.next_timeout, self.open_period, self.recover_at)
+        return (self.error_count, self.success_count, self.permits, blocks, backoff)
 
     def note(self, what):
         """Count ``what`` in the Hypothesis statistics (--hypothesis-show-statistics)."""
@@ -203,7 +279,12 @@ class Model:
             self.events.append((kind, args, (self.error_count, self.success_count, self.permits)))
 
     def announce(self, old, new, cause):
-        """on_state_change first, then the callback of the state entered."""
+        """Plan the next open period (not on entering HALF_OPEN), then run the callbacks.
+
+        on_state_change first, then the callback of the state entered.
+        """
+        if new is not HALF_OPEN:
+            self.next_timeout = self.timeout(self.openings)
         self.emit("state_change", old, new)
         if new is OPEN:
             self.emit("open", cause)
@@ -219,12 +300,23 @@ class Model:
         self.mode = new
         self.generation += 1
         self.permits = 0
+        if new in (CLOSED, FORCED_OPEN, DISABLED):
+            self.openings = 0  # the backoff starts over
         return old
 
     def open(self, cause):
         old = self.enter_state(OPEN)
         self.success_count = 0
-        self.recover_at = self.now + float(self.recovery_timeout)
+        self.open_period = self.next_timeout
+        self.recover_at = self.now + self.open_period
+        if self.backoff is not None and self.label == "observed":
+            self.note(f"backoff: opening #{min(self.openings, 5)} since the last close")
+            spec = self.backoff
+            if spec.maximum is not None and spec.initial * spec.multiplier**self.openings > (
+                spec.maximum
+            ):
+                self.note("backoff: an opening held at the maximum")
+        self.openings += 1
         self.announce(old, OPEN, cause)
 
     def notice_recovery(self):
@@ -243,8 +335,10 @@ class Model:
     # -- admission and outcomes
 
     def rejection(self):
-        remaining = self.recover_at - self.now if self.mode is OPEN else None
-        return ("rejected", self.mode, self.error_count, remaining)
+        if self.mode is OPEN:
+            remaining = self.recover_at - self.now
+            return ("rejected", OPEN, self.error_count, remaining, self.open_period)
+        return ("rejected", self.mode, self.error_count, None, None)
 
     def admit(self):
         """Return (generation, permit) or a rejection outcome.
@@ -399,6 +493,9 @@ class Subject:
         self.lanes = {lane: contextvars.Context() for lane in LANES}
         callbacks = {name: getattr(self, name) for name in CALLBACKS if options[name]}
         fallback = self.fallback if options["fallback"] else None
+        if isinstance(config["recovery_timeout"], BackoffSpec):
+            # A policy of its own, with a Random of its own: no copy draws for another.
+            config = {**config, "recovery_timeout": config["recovery_timeout"].build()}
         self.breaker = cls(clock=self.clock, fallback=fallback, **callbacks, **config)
 
     def __repr__(self):
@@ -497,7 +594,7 @@ def check_rejection(subject, expected, got):
     error = got[1]
     assert type(error) is CircuitBreakerException, f"{where} expected {expected!r}, got {error!r}"
     assert error.breaker is subject.breaker, f"{where} rejection names another breaker"
-    _, state, error_count, remaining = expected
+    _, state, error_count, remaining, period = expected
     assert error.state is state, f"{where} rejected in {error.state}, expected {state}"
     assert len(error.args) == 5 and error.args[4] is state, f"{where} rejection args {error.args!r}"
     # Documented snapshot: (breaker, error_count, recovery_at, remaining seconds, state).
@@ -506,6 +603,9 @@ def check_rejection(subject, expected, got):
         assert isinstance(error.args[2], float), f"{where} rejection recovery_at"
         assert error.args[3] == remaining, f"{where} rejection remaining"
         assert error.args[3] > 0, f"{where} rejected although recovery time has come"
+        # recovery_at is wall-clock: the opening's wall time plus the period in force.
+        opened = subject.breaker.open_time.timestamp()
+        assert abs(error.args[2] - opened - period) < 1e-5, f"{where} rejection recovery_at"
     else:
         assert error.args[2:4] == (None, None), f"{where} {state} rejection has a recovery time"
     str(error)  # every kind of rejection renders
@@ -555,6 +655,10 @@ def check_agreement(subject, model, step_no, read_state):
     assert breaker.error_count == model.error_count, f"{where} error_count {model!r}"
     assert breaker.success_count == model.success_count, f"{where} success_count {model!r}"
     assert breaker.half_open_calls == model.permits, f"{where} half_open_calls {model!r}"
+    # The open period in force (before the first opening: the one planned); reading
+    # these never moves OPEN to HALF_OPEN either. Wall-clock datetimes: to the microsecond.
+    period = (breaker.recovery_start_time - breaker.open_time).total_seconds()
+    assert abs(period - model.open_period) <= 1e-6, f"{where} open period {period!r} {model!r}"
     if read_state:
         state = breaker.state
         assert state is model.read_state(), f"{where} state {state} != {model.mode} {model!r}"
@@ -578,7 +682,7 @@ def check_agreement(subject, model, step_no, read_state):
 
 # -- strategies ----------------------------------------------------------------------------
 
-recovery_timeouts = st.one_of(
+fixed_timeouts = st.one_of(
     # 0: HALF_OPEN as soon as anyone looks, so runs go through many half-open periods.
     st.just(0),
     st.integers(0, 5),
@@ -586,11 +690,35 @@ recovery_timeouts = st.one_of(
     st.floats(0, 10, allow_nan=False, allow_infinity=False),
 )
 
+
+@st.composite
+def backoff_specs(draw):
+    # initial 0: every period is 0, however many re-openings (jitter or not).
+    initial = draw(st.sampled_from([0, 1, 2.5]))
+    # A maximum equal to initial, or one reached after a few re-openings, or none.
+    above = st.sampled_from([0, 0.5, 3, 10]).map(lambda extra: initial + extra)
+    return BackoffSpec(
+        initial=initial,
+        multiplier=draw(st.sampled_from([1, 2, 3])),
+        maximum=draw(st.one_of(st.none(), above)),
+        jitter=draw(st.sampled_from([0, 0.25])),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@st.composite
+def recovery_timeouts(draw):
+    """A number (every open period) half the time, else an exponential backoff policy."""
+    if draw(st.booleans()):
+        return draw(backoff_specs())
+    return draw(fixed_timeouts)
+
+
 configs = st.fixed_dictionaries(
     {
         "error_threshold": st.integers(1, 6),
         "recovery_threshold": st.integers(1, 4),
-        "recovery_timeout": recovery_timeouts,
+        "recovery_timeout": recovery_timeouts(),
         "strategy": st.sampled_from([SINGLE_RESET, NET_ERROR]),
         "detect_error": st.sampled_from(DETECTORS),
         "exception_whitelist": st.sampled_from(WHITELISTS),
@@ -647,6 +775,8 @@ STEP_KINDS = (
     + ("reset",) * 2
     + ("force_open", "disable")
     + ("advance", "to_recovery", "advance_timeout", "state") * 2
+    # Re-openings from HALF_OPEN walk up the backoff sequence: one recovery moment each.
+    + ("to_recovery",) * 2
 )
 
 
@@ -754,7 +884,9 @@ def run(config, options, start, steps):
         elif kind == "advance":
             set_clocks(now + step[1])
         elif kind == "advance_timeout":
-            set_clocks(now + config["recovery_timeout"])
+            # The period of the latest opening (backoff included): right after it opened,
+            # an exact hit on its recovery moment.
+            set_clocks(now + models["observed"].open_period)
         elif kind == "to_recovery":
             recover_at = models["observed"].recover_at
             if recover_at is not None:
@@ -885,6 +1017,89 @@ ALL_HOOKS = {"fallback": False, **{name: True for name in CALLBACKS}}
         ("exit", Halt, 1),
         ("exit", Counted, 1),  # a trial error opens again
         ("exit", None, 1),  # nothing open in lane 1
+    ],
+)
+# Backoff: open periods 1, 2, 3, 3 (capped) over an error from CLOSED, an error from
+# HALF_OPEN, trip() from HALF_OPEN noticed by trip() itself and by an admission; every
+# way out (a trial success, force_open(), disable(), reset() from OPEN) starts over at 1.
+@example(
+    config={
+        **CONFIG_EXAMPLE,
+        "error_threshold": 1,
+        "recovery_threshold": 1,
+        "recovery_timeout": BackoffSpec(1, 2, 3, 0, 0),
+        "half_open_max_calls": 1,
+    },
+    options=ALL_HOOKS,
+    start=0,
+    steps=[
+        ("raise", Counted, False),  # opening #0: 1 s
+        ("to_recovery", "at"),
+        ("raise", Counted, True),  # a trial error: #1, 2 s
+        ("to_recovery", "just_before"),
+        ("return", 1, False),  # rejected, the least time remaining
+        ("to_recovery", "at"),
+        ("trip",),  # the lazy copies' trip() notices HALF_OPEN first: #2, 4 s capped to 3
+        ("advance_timeout",),  # exactly on the boundary
+        ("enter", 1, 0),  # the trial permit
+        ("trip",),  # from HALF_OPEN: #3, capped
+        ("exit", None, 0),  # late
+        ("to_recovery", "at"),
+        ("return", 1, False),  # the trial succeeds: CLOSED, the backoff starts over
+        ("trip",),  # #0 again: 1 s
+        ("advance_timeout",),
+        ("raise", Counted, False),  # #1: 2 s
+        ("to_recovery", "at"),
+        ("state",),
+        ("force_open",),  # starts over
+        ("trip",),  # 1 s
+        ("to_recovery", "at"),
+        ("trip",),  # 2 s
+        ("disable",),  # starts over
+        ("trip",),  # 1 s
+        ("reset",),  # from OPEN: starts over
+        ("trip",),  # 1 s
+        ("to_recovery", "just_before"),
+        ("with", None),  # rejected in OPEN
+    ],
+)
+# Jitter: every copy draws from its own Random(seed), at construction and after every
+# transition into anything but HALF_OPEN (closing and forcing included), never on the
+# move to HALF_OPEN; periods 2.5 * 3**n, spread +-25%, uncapped.
+@example(
+    config={
+        **CONFIG_EXAMPLE,
+        "error_threshold": 1,
+        "recovery_threshold": 2,
+        "recovery_timeout": BackoffSpec(2.5, 3, None, 0.25, 2024),
+    },
+    options={**ALL_HOOKS, "fallback": True},
+    start=1e6 + 0.3,
+    steps=[
+        ("trip",),
+        ("to_recovery", "just_before"),
+        ("raise", Counted, False),  # fallback
+        ("to_recovery", "at"),
+        ("return", -1, True),  # flagged: #1
+        ("advance_timeout",),
+        ("state",),
+        ("return", 1, False),
+        ("raise", Counted, False),  # #2
+        ("to_recovery", "at"),
+        ("trip",),  # #3
+        ("to_recovery", "at"),
+        ("with", None),
+        ("with", None),  # closes
+        ("raise", Counted, False),  # #0
+        ("to_recovery", "at"),
+        ("reset",),  # from HALF_OPEN, unnoticed by the lazy copies
+        ("trip",),
+        ("advance_timeout",),
+        ("state",),
+        ("trip",),  # #1
+        ("force_open",),
+        ("reset",),
+        ("raise", Counted, False),
     ],
 )
 def test_cores_agree_with_model(config, options, start, steps):
