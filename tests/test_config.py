@@ -6,6 +6,7 @@ from fractions import Fraction
 import pytest
 
 from pycircuitbreaker import CircuitBreakerStrategy
+from pycircuitbreaker.strategies import consecutive_errors, count_window, net_errors, time_window
 
 
 def raises(impl, exc_type, message, **options):
@@ -211,3 +212,173 @@ def test_new_options_are_keyword_only(impl):
     breaker = impl.CircuitBreaker("db", None, 3, None, None, None, None, 1, 30,
                                   CircuitBreakerStrategy.SINGLE_RESET, half_open_max_calls=2)
     assert breaker.config.half_open_max_calls == 2 and breaker.config.error_threshold == 3
+
+
+# -- strategy objects (pycircuitbreaker.strategies) ----------------------------------------
+
+def strategy_raises(factory, exc_type, message, **params):
+    """The strategy object itself refuses bad parameters, before any breaker exists."""
+    with pytest.raises(exc_type) as info:
+        factory(**params)
+    assert str(info.value) == message
+
+
+WINDOW_FACTORIES = [count_window, time_window]
+INT_PARAMS = [(count_window, "size"), (count_window, "minimum_calls"),
+              (time_window, "buckets"), (time_window, "minimum_calls")]
+
+
+@pytest.mark.parametrize("factory, name", INT_PARAMS)
+@pytest.mark.parametrize("value", [0, -1])
+def test_window_int_params_out_of_range(factory, name, value):
+    strategy_raises(factory, ValueError, f"{name} must be an int >= 1, got {value}", **{name: value})
+
+
+@pytest.mark.parametrize("factory, name", INT_PARAMS)
+@pytest.mark.parametrize(
+    "value, shown",
+    [(2.0, "2.0 (float)"), ("3", "'3' (str)"), (True, "True (bool)"), (Fraction(4), "Fraction(4, 1) (Fraction)")],
+)
+def test_window_int_params_wrong_type(factory, name, value, shown):
+    strategy_raises(factory, TypeError, f"{name} must be an int, got {shown}", **{name: value})
+
+
+def test_count_window_size_none_is_a_type_error():
+    strategy_raises(count_window, TypeError, "size must be an int, got None (NoneType)", size=None)
+
+
+@pytest.mark.parametrize("size, minimum_calls", [(10, 11), (1, 2), (100, 101)])
+def test_count_window_minimum_calls_must_not_exceed_size(size, minimum_calls):
+    strategy_raises(count_window, ValueError,
+                    f"minimum_calls must be <= size ({size}), got {minimum_calls}",
+                    size=size, minimum_calls=minimum_calls)
+
+
+def test_count_window_minimum_calls_defaults_to_size_and_may_equal_it():
+    assert count_window(size=7).minimum_calls == 7
+    assert count_window().window_size == 100 and count_window().minimum_calls == 100
+    assert count_window(size=10, minimum_calls=10).minimum_calls == 10
+    assert count_window(size=10, minimum_calls=1).minimum_calls == 1
+
+
+def test_time_window_minimum_calls_is_not_bounded_by_buckets():
+    # A time window holds any number of calls: minimum_calls has no upper bound.
+    assert time_window(buckets=2, minimum_calls=1000).minimum_calls == 1000
+
+
+@pytest.mark.parametrize("factory", WINDOW_FACTORIES)
+@pytest.mark.parametrize("name", ["failure_rate", "slow_call_rate"])
+@pytest.mark.parametrize("value", [0, 0.0, -0.5, 1.0000001, 2, math.inf, -math.inf, math.nan])
+def test_rates_out_of_range(factory, name, value):
+    strategy_raises(factory, ValueError, f"{name} must be > 0 and <= 1, got {value!r}", **{name: value})
+
+
+@pytest.mark.parametrize("factory", WINDOW_FACTORIES)
+@pytest.mark.parametrize("name", ["failure_rate", "slow_call_rate"])
+@pytest.mark.parametrize(
+    "value, shown",
+    [("0.5", "'0.5' (str)"), (True, "True (bool)"), (None, "None (NoneType)"), (0.5j, "0.5j (complex)")],
+)
+def test_rates_wrong_type(factory, name, value, shown):
+    strategy_raises(factory, TypeError, f"{name} must be a real number, got {shown}", **{name: value})
+
+
+@pytest.mark.parametrize("factory", WINDOW_FACTORIES)
+@pytest.mark.parametrize("name", ["failure_rate", "slow_call_rate"])
+@pytest.mark.parametrize("value, rate", [(1, 1.0), (1e-9, 1e-9), (0.5, 0.5), (Fraction(1, 4), 0.25)])
+def test_rates_accept_reals_in_range(factory, name, value, rate):
+    got = getattr(factory(**{name: value}), name)
+    assert got == rate and type(got) is float
+
+
+@pytest.mark.parametrize("factory", WINDOW_FACTORIES)
+@pytest.mark.parametrize("value", [-0.5, -1, math.inf, math.nan])
+def test_slow_call_duration_out_of_range(factory, value):
+    strategy_raises(factory, ValueError,
+                    f"slow_call_duration must be finite and >= 0 seconds, got {value!r}",
+                    slow_call_duration=value)
+
+
+@pytest.mark.parametrize("factory", WINDOW_FACTORIES)
+@pytest.mark.parametrize("value, shown", [("1", "'1' (str)"), (True, "True (bool)"), (1j, "1j (complex)")])
+def test_slow_call_duration_wrong_type(factory, value, shown):
+    strategy_raises(factory, TypeError,
+                    f"slow_call_duration must be a real number of seconds, got {shown}",
+                    slow_call_duration=value)
+
+
+@pytest.mark.parametrize("factory", WINDOW_FACTORIES)
+@pytest.mark.parametrize("value, duration", [(None, None), (0, 0.0), (2, 2.0), (Fraction(1, 2), 0.5)])
+def test_slow_call_duration_accepts_none_and_seconds(factory, value, duration):
+    assert factory(slow_call_duration=value).slow_call_duration == duration
+    assert factory().slow_call_duration is None
+
+
+@pytest.mark.parametrize("value", [0, 0.0])
+def test_time_window_seconds_zero(value):
+    strategy_raises(time_window, ValueError,
+                    f"seconds must be finite and > 0 seconds, got {value!r}", seconds=value)
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, math.inf, math.nan])
+def test_time_window_seconds_negative_or_not_finite_says_above_zero(value):
+    # Every refused value gets the same message: one saying ">= 0" for -1 would send
+    # the user to 0, which is refused too.
+    strategy_raises(time_window, ValueError,
+                    f"seconds must be finite and > 0 seconds, got {value!r}", seconds=value)
+
+
+@pytest.mark.parametrize("value, shown", [("60", "'60' (str)"), (True, "True (bool)"), (None, "None (NoneType)")])
+def test_time_window_seconds_wrong_type(value, shown):
+    strategy_raises(time_window, TypeError, f"seconds must be a real number of seconds, got {shown}",
+                    seconds=value)
+
+
+@pytest.mark.parametrize("value, seconds", [(60, 60.0), (0.5, 0.5), (1e-6, 1e-6), (Fraction(3, 2), 1.5)])
+def test_time_window_seconds_accepts_positive_reals(value, seconds):
+    assert time_window(seconds=value).window_seconds == seconds
+
+
+def test_window_defaults():
+    window = count_window()
+    assert (window.window_size, window.failure_rate, window.minimum_calls) == (100, 0.5, 100)
+    assert (window.slow_call_duration, window.slow_call_rate) == (None, 1.0)
+    window = time_window()
+    assert (window.window_seconds, window.window_size, window.failure_rate) == (60.0, 10, 0.5)
+    assert (window.minimum_calls, window.slow_call_duration, window.slow_call_rate) == (10, None, 1.0)
+
+
+@pytest.mark.parametrize(
+    "factory, params, exc_type, message",
+    [
+        (count_window, {"size": 0}, ValueError, "size must be an int >= 1, got 0"),
+        (count_window, {"size": 10, "minimum_calls": 11}, ValueError,
+         "minimum_calls must be <= size (10), got 11"),
+        (count_window, {"failure_rate": 0}, ValueError, "failure_rate must be > 0 and <= 1, got 0"),
+        (count_window, {"failure_rate": "0.5"}, TypeError,
+         "failure_rate must be a real number, got '0.5' (str)"),
+        (time_window, {"seconds": 0}, ValueError, "seconds must be finite and > 0 seconds, got 0"),
+        (time_window, {"buckets": 0}, ValueError, "buckets must be an int >= 1, got 0"),
+    ],
+)
+def test_strategy_errors_surface_where_the_breaker_is_written(impl, factory, params, exc_type, message):
+    # Built inline, a bad strategy fails at the CircuitBreaker(...) / @circuit(...) line.
+    for build in (lambda: impl.CircuitBreaker(strategy=factory(**params)),
+                  lambda: impl.circuit(strategy=factory(**params))):
+        with pytest.raises(exc_type) as info:
+            build()
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize("factory", [count_window, time_window, consecutive_errors, net_errors])
+def test_strategy_class_instead_of_an_instance_is_refused(impl, factory):
+    raises(impl, ValueError,
+           f"strategy must be a CircuitBreakerStrategy member (SINGLE_RESET or NET_ERROR) "
+           f"or a strategy object such as count_window(), got {factory!r}",
+           strategy=factory)
+
+
+@pytest.mark.parametrize("factory", [count_window, time_window, consecutive_errors, net_errors])
+def test_strategy_objects_are_accepted(impl, factory):
+    strategy = factory()
+    assert impl.CircuitBreaker(strategy=strategy).config.strategy is strategy

@@ -315,9 +315,11 @@ cdef class CircuitBreaker:
         self.core.error_count = window.failures
         if self.core.state != CLOSED or window.calls < self._minimum_calls:
             return 0
+        # Ratios, not failures >= rate * calls: 0.55 * 100 is 55.00000000000001 in
+        # floating point, while 55 / 100 rounds to exactly the double 0.55 does.
         if not (
-            window.failures >= self._failure_rate * window.calls
-            or (self.core.timed and window.slows >= self._slow_call_rate * window.calls)
+            <double>window.failures / window.calls >= self._failure_rate
+            or (self.core.timed and <double>window.slows / window.calls >= self._slow_call_rate)
         ):
             return 0
         if not read_now:
@@ -382,6 +384,8 @@ cdef class CircuitBreaker:
         cdef int old = self.core.state
         self.core.error_count = 0
         self.core.success_count = 0
+        if self._window is not None:
+            self._window.clear()
         if old == state:
             return 0
         self._move(state)

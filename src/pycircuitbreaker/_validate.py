@@ -19,12 +19,15 @@ def positive_int(name, value):
     return int(value)
 
 
-def seconds(name, value):
-    """Return ``value`` as float seconds if it is a finite real >= 0, else raise."""
+def seconds(name, value, above_zero=False):
+    """Return ``value`` as float seconds if it is finite and >= 0 (or > 0), else raise."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number of seconds, got {describe(value)}")
     result = float(value)
-    if not math.isfinite(result) or result < 0:
+    if above_zero:
+        if not math.isfinite(result) or result <= 0:
+            raise ValueError(f"{name} must be finite and > 0 seconds, got {value!r}")
+    elif not math.isfinite(result) or result < 0:
         raise ValueError(f"{name} must be finite and >= 0 seconds, got {value!r}")
     return result
 

@@ -98,6 +98,8 @@ def tripped(window, strategy):
     calls = window.calls
     if calls < strategy.minimum_calls:
         return False
-    if window.failures >= strategy.failure_rate * calls:
+    # Ratios, not failures >= rate * calls: 0.55 * 100 is 55.00000000000001 in floating
+    # point, while 55 / 100 rounds to exactly the float 0.55 does.
+    if window.failures / calls >= strategy.failure_rate:
         return True
-    return strategy.slow_call_duration is not None and window.slows >= strategy.slow_call_rate * calls
+    return strategy.slow_call_duration is not None and window.slows / calls >= strategy.slow_call_rate

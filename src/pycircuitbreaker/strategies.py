@@ -13,10 +13,9 @@ window, the failure rate reaches ``failure_rate`` or, when ``slow_call_duration`
 the rate of calls that took at least that long reaches ``slow_call_rate``.
 """
 
-import math
 from enum import Enum
 
-from . import _constants
+from . import _constants, _validate
 from ._validate import positive_int, real, seconds
 
 
@@ -111,7 +110,8 @@ class time_window(_FailureRate):
 
     def __init__(self, seconds=60, failure_rate=0.5, minimum_calls=10, buckets=10,
                  slow_call_duration=None, slow_call_rate=1.0):
-        self.window_seconds = _positive_seconds("seconds", seconds)
+        # The parameter shadows the seconds() check, hence the module path.
+        self.window_seconds = _validate.seconds("seconds", seconds, above_zero=True)
         self.window_size = positive_int("buckets", buckets)
         self._set_rates(failure_rate, minimum_calls, slow_call_duration, slow_call_rate)
 
@@ -145,11 +145,4 @@ def _rate(name, value):
     result = real(name, value)
     if not (0 < result <= 1):
         raise ValueError(f"{name} must be > 0 and <= 1, got {value!r}")
-    return result
-
-
-def _positive_seconds(name, value):
-    result = seconds(name, value)
-    if result <= 0 or math.isinf(result):
-        raise ValueError(f"{name} must be finite and > 0 seconds, got {value!r}")
     return result

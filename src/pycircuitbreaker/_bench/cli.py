@@ -17,6 +17,8 @@ from .rows import BY_KEY as ROWS_BY_KEY
 from .rows import all_rows
 from .scaling import CROWD, registry_cell
 from .targets import evaluate
+from .windows import CALLS as WINDOW_CALLS
+from .windows import check_row as check_window_memory
 
 DEFAULT_CHART = "pycircuitbreaker-bench.png"
 
@@ -79,6 +81,9 @@ def main(argv=None):
         for row in ours:
             progress(f"checking {REJECTIONS:,} rejections of {row.key} for leaks")
             results.leaks[row.key] = check_rejections(row.module)
+            progress(f"checking {WINDOW_CALLS:,} calls through each windowed breaker of "
+                     f"{row.key} for memory kept")
+            results.window_memory[row.key] = check_window_memory(row)
 
     elapsed = time.perf_counter() - started
     print_report(results, args, elapsed)

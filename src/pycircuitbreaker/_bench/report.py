@@ -4,15 +4,18 @@ import textwrap
 
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
 from .rows.original import install_dir
-from .scenarios import PLAIN, SCENARIOS
+from .scenarios import DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
 from .timing import number
 
 LABEL = 24
 COLUMN = 10
-# Two blocks keep each table within ~85 columns.
+# Blocks keep each table within ~85 columns.
 BLOCKS = (
     ("default options", [s for s in SCENARIOS if s.variant == PLAIN]),
-    ("NET_ERROR and detect_error", [s for s in SCENARIOS if s.variant != PLAIN]),
+    ("NET_ERROR and detect_error",
+     [s for s in SCENARIOS if s.variant in (NET_ERROR, DETECT_ERROR)]),
+    ("failure-rate windows (this project only)",
+     [s for s in SCENARIOS if s.variant in WINDOW_VARIANTS]),
 )
 SHORT = {"pybreaker": "pybreaker", "circuitbreaker": "circuitb.",
          "pycircuitbreaker050": "pcb 0.5.0"}
@@ -31,7 +34,8 @@ def method(results, fast=False):
         "includes the same loop overhead, so ratios stay fair). Forms: (a) both; (b)-(d) "
         "and the variants through the decorator. Baselines have no breaker: each is "
         "measured once per outcome (returns, raises, rejects) and shown in every column "
-        "with that outcome."
+        "with that outcome. Windows: count_window(100), count_window(100_000), "
+        "time_window(60) and count_window(100, slow_call_duration=10), never tripped."
     )
     if any(row.key == "pycircuitbreaker050" for row in peers):
         text += f" pycircuitbreaker 0.5.0 is loaded from {install_dir()}."
@@ -55,8 +59,10 @@ def tables(results):
         lines += _table(grid, scenarios, lambda row, s: _ratio_cell(
             grid, row, s, grid.ns("floor", s)))
     for title, scenarios in BLOCKS:
-        lines += ["", f"ratio to the fastest peer, {title} (that peer = 1.00x)"]
         fastest = [grid.fastest_peer(s)[0] for s in scenarios]
+        if not any(fastest):
+            continue  # no peer can run these (the windows): nothing to compare with
+        lines += ["", f"ratio to the fastest peer, {title} (that peer = 1.00x)"]
         names = _line("  (fastest peer)", [SHORT.get(r.key, r.key) if r else "none"
                                            for r in fastest])
         lines += _table(grid, scenarios, lambda row, s: _ratio_cell(
@@ -127,13 +133,16 @@ def side_measurements(results):
                      f"{number(alone)} vs {number(crowded)} ns")
     for key, report in results.leaks.items():
         lines.append(f"  {key}, open breaker: {report.describe()}")
+    for key, reports in results.window_memory.items():
+        for report in reports:
+            lines.append(f"  {key}, {report.describe()}")
     return lines
 
 
 def verdicts(verdict_list, fast=False):
     """Return the target lines: status, target, then the numbers behind it."""
     caveat = "; FAST MODE, so these verdicts are not evidence" if fast else ""
-    lines = ["", f"Targets (issue #3; judged from this run's medians{caveat}):"]
+    lines = ["", f"Targets (issues #3 and #4; judged from this run's medians{caveat}):"]
     for verdict in verdict_list:
         lines.append(f"  {verdict.status:<8} {verdict.target}")
         lines.append(f"  {'':<8}   {verdict.detail}")

@@ -1,11 +1,12 @@
 """Everything one benchmark run measured, handed from the runner to the report."""
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .grid import Grid
 from .leaks import LeakReport
 from .timing import Budget
+from .windows import WindowMemory
 
 
 @dataclass
@@ -21,3 +22,5 @@ class Results:
     crowd: int = 0
     #: row key -> what 100,000 rejections left behind
     leaks: Dict[str, LeakReport] = field(default_factory=dict)
+    #: row key -> what many calls through each windowed breaker left behind
+    window_memory: Dict[str, List[WindowMemory]] = field(default_factory=dict)

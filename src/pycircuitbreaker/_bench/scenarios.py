@@ -20,6 +20,13 @@ CALL = "call"
 PLAIN = "plain"
 NET_ERROR = "net_error"
 DETECT_ERROR = "detect_error"
+# Failure-rate window strategies (``windows.STRATEGIES`` builds each); only this
+# project's rows have them.
+COUNT_WINDOW = "count_window"
+LARGE_COUNT_WINDOW = "count_window_100000"
+TIME_WINDOW = "time_window"
+SLOW_CALLS = "slow_calls"
+WINDOW_VARIANTS = (COUNT_WINDOW, LARGE_COUNT_WINDOW, TIME_WINDOW, SLOW_CALLS)
 
 # Big enough that no benchmark run reaches it, so the breaker never changes state.
 NEVER = 10**9
@@ -55,12 +62,20 @@ SCENARIOS = (
              variant=DETECT_ERROR),
     Scenario("c_detect_error", "c detect", "(c) with detect_error", OPEN, REJECTS,
              variant=DETECT_ERROR),
+    Scenario("a_count_window", "a count", "(a) closed, count window", CLOSED, RETURNS,
+             variant=COUNT_WINDOW),
+    Scenario("a_count_window_100000", "a 100k", "(a) closed, count window 100,000", CLOSED,
+             RETURNS, variant=LARGE_COUNT_WINDOW),
+    Scenario("a_time_window", "a time", "(a) closed, time window", CLOSED, RETURNS,
+             variant=TIME_WINDOW),
+    Scenario("a_slow_calls", "a slow", "(a) with slow-call detection", CLOSED, RETURNS,
+             variant=SLOW_CALLS),
 )
 BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
 
 # One scenario per outcome, with default options: baselines (which have no state or
-# options) are measured only there, and the NET_ERROR and detect_error variants are
-# compared with it.
+# options) are measured only there, and the NET_ERROR, detect_error and window variants
+# are compared with it.
 CANONICAL = {RETURNS: BY_KEY["a_closed_decorator"], RAISES: BY_KEY["b_closed_raises"],
              REJECTS: BY_KEY["c_open_rejects"]}
 

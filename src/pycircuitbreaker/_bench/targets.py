@@ -1,4 +1,8 @@
-"""The speed targets of issue #3, judged from one run's numbers: MET / NOT MET / UNKNOWN."""
+"""The speed targets of issues #3 and #4, judged from one run's numbers: MET / NOT MET / UNKNOWN.
+
+Issue #3: the breaker against the floor and the peers. Issue #4: the failure-rate windows
+(strategy objects), against the floor, against each other and in memory.
+"""
 
 from dataclasses import dataclass
 from typing import Optional
@@ -7,6 +11,8 @@ from .leaks import REJECTIONS
 from .scaling import CROWD
 from .scenarios import BY_KEY, DETECT_ERROR, NET_ERROR, SCENARIOS, canonical
 from .timing import number
+from .windows import CALLS as WINDOW_CALLS
+from .windows import RETAINED_LIMIT as WINDOW_RETAINED_LIMIT
 
 MET, NOT_MET, UNKNOWN = "MET", "NOT MET", "UNKNOWN"
 OURS = ("compiled", "pure")
@@ -53,7 +59,49 @@ def evaluate(results):
     verdicts += [_net_error(grid, key) for key in OURS]
     verdicts += [_detect_error(results, key) for key in OURS]
     verdicts += [_registry(results, key) for key in OURS]
+    verdicts += _windows(results)
     return verdicts
+
+
+def _windows(results):
+    """Return issue #4's verdicts: windows against the floor, by size, and in memory."""
+    grid = results.grid
+    count, large = BY_KEY["a_count_window"], BY_KEY["a_count_window_100000"]
+    timed = BY_KEY["a_time_window"]
+    verdicts = [
+        _ratio("(a) compiled, count window: at most 1.3x the Cython floor",
+               grid.ns("compiled", count), grid.ns("floor", count), 1.3, "floor"),
+        _ratio("(a) compiled, time window: at most 1.5x the Cython floor",
+               grid.ns("compiled", timed), grid.ns("floor", timed), 1.5, "floor"),
+    ]
+    for key in OURS:
+        target = (f"count window, {key}: (a) cost per call the same for size 100 and "
+                  "100,000")
+        small, big = grid.ns(key, count), grid.ns(key, large)
+        if small is None or big is None:
+            verdicts.append(Verdict(target, None, "not measured"))
+            continue
+        # Either way round: a window of 100 that costs more is no better a sign.
+        ratio = max(big / small, small / big)
+        verdicts.append(Verdict(target, ratio <= REGISTRY_NOISE,
+                                f"{number(small)} vs {number(big)} ns = {big / small:.2f}x "
+                                f"(allowing {REGISTRY_NOISE:.2f}x either way for noise)"))
+    verdicts += [_window_memory(results, key) for key in OURS]
+    return verdicts
+
+
+def _window_memory(results, row_key):
+    target = (f"windows, {row_key}: memory fixed at construction ({WINDOW_CALLS:,} calls "
+              f"through each windowed breaker retain < {WINDOW_RETAINED_LIMIT // 1024} KB)")
+    reports = results.window_memory.get(row_key)
+    if not reports:
+        return Verdict(target, None, "not measured")
+    met = all(report.clean for report in reports)
+    detail = "; ".join(report.summary() for report in reports)
+    closed = [report for report in reports if report.state_after != "closed"]
+    if closed:
+        detail += "; NOT CLOSED after: " + ", ".join(report.scenario for report in closed)
+    return Verdict(target, met, detail)
 
 
 def _ratio(target, ns, reference, limit, reference_name):

@@ -2,6 +2,7 @@
 
 from ..functions import Boom, boom
 from ..scenarios import DETECT_ERROR, HALF_OPEN, NET_ERROR, NEVER, OPEN, RAISES, REJECTS
+from ..windows import STRATEGIES as WINDOW_STRATEGIES
 
 
 class Row:
@@ -55,6 +56,9 @@ def breaker_options(scenario, strategies, never_error):
         options["strategy"] = strategies.NET_ERROR
     elif scenario.variant == DETECT_ERROR:
         options["detect_error"] = never_error
+    elif scenario.variant in WINDOW_STRATEGIES:
+        # Only this project has strategy objects; other rows mark these n/a.
+        options["strategy"] = WINDOW_STRATEGIES[scenario.variant]()
     if scenario.state == OPEN:
         options.update(error_threshold=1, recovery_timeout=NEVER)
     elif scenario.state == HALF_OPEN:
@@ -71,6 +75,13 @@ def trip(call):
         call(boom)
     except Boom:
         pass
+
+
+def no_windows(scenario, name):
+    """Return why ``name`` cannot run a window ``scenario``, or None for other scenarios."""
+    if scenario.variant in WINDOW_STRATEGIES:
+        return f"{name} has no failure-rate window strategies"
+    return None
 
 
 def normalized(state_name):

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..cell import NO_ARG, Cell, Unavailable
 from ..functions import boom, never_error, noop
 from ..scenarios import CLOSED, DECORATOR, NET_ERROR, RAISES
-from .base import Row, breaker_options, caught, trip
+from .base import Row, breaker_options, caught, no_windows, trip
 
 ENV_DIR = "PYCIRCUITBREAKER_BENCH_050"
 VERSION = "0.5.0"
@@ -68,6 +68,9 @@ class Original(Row):
 
     def version(self):
         return VERSION
+
+    def not_applicable(self, scenario):
+        return no_windows(scenario, f"pycircuitbreaker {VERSION}")
 
     def build(self, scenario):
         original = self.module

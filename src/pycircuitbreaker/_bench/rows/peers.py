@@ -6,7 +6,7 @@ from importlib import metadata
 from ..cell import NO_ARG, Cell, Unavailable
 from ..functions import boom, noop
 from ..scenarios import DECORATOR, DETECT_ERROR, HALF_OPEN, NET_ERROR, NEVER, OPEN, RAISES
-from .base import Row, caught, normalized, trip
+from .base import Row, caught, no_windows, normalized, trip
 
 
 class InstalledPeer(Row):
@@ -35,7 +35,7 @@ class InstalledPeer(Row):
             return f"{self.distribution} has no NET_ERROR strategy"
         if scenario.variant == DETECT_ERROR:
             return f"{self.distribution} cannot count a return value as an error"
-        return None
+        return no_windows(scenario, self.distribution)
 
 
 class PyBreaker(InstalledPeer):
