@@ -11,6 +11,16 @@ pytest.importorskip("pytest_benchmark")
 from pycircuitbreaker._bench.functions import never_error  # noqa: E402
 from pycircuitbreaker._bench.scaling import CROWD, registry_cell  # noqa: E402
 from pycircuitbreaker._bench.scenarios import BY_KEY  # noqa: E402
+from pycircuitbreaker._bench.windows import WINDOW_SCENARIOS  # noqa: E402
+
+# The windows' group: the floor and each core's plain closed decorator as references,
+# then each core with every window strategy (issue #4 compares these).
+WINDOW_GROUP = "windows: (a) closed decorator, beside the floor and the default strategy"
+WINDOW_PARAMS = [pytest.param("a_closed_decorator", "floor", id="floor")] + [
+    pytest.param(scenario_key, row_key, id=f"{scenario_key}-{row_key}")
+    for row_key in ("compiled", "pure")
+    for scenario_key in ["a_closed_decorator"] + [s.key for s in WINDOW_SCENARIOS]
+]
 
 
 def test_scenario(benchmark, rows, ready_cell, scenario_key, row_key):
@@ -38,3 +48,14 @@ def test_registry_closed_path(benchmark, rows, row_key, registered):
     benchmark.group = f"registry: {row_key}, closed decorator"
     func, args = cell.benchmark_target()
     benchmark(func, *args)
+
+
+@pytest.mark.parametrize(("window_scenario", "window_row"), WINDOW_PARAMS)
+def test_window_scenario(benchmark, rows, ready_cell, window_scenario, window_row):
+    """Closed path with a failure-rate window, in one group with what it is judged against."""
+    scenario = BY_KEY[window_scenario]
+    cell = ready_cell(rows.get(window_row), scenario)
+    benchmark.group = WINDOW_GROUP
+    func, args = cell.benchmark_target()
+    benchmark(func, *args)
+    cell.verify()
