@@ -6,19 +6,29 @@ callbacks are set) and a sequence of steps. The timeout is a number or an
 ``exponential_backoff`` policy (initial, multiplier, maximum, jitter); every breaker
 builds its own policy, with its own ``random.Random`` seeded alike, and the model draws
 from a Random of its own exactly when the cores consult their policy, so the jittered
-periods match too. The steps:
+periods match too. The strategy is ``SINGLE_RESET`` / ``NET_ERROR``, their objects
+``consecutive_errors()`` / ``net_errors()``, or a small failure-rate window (``WindowSpec``):
+``count_window`` or ``time_window`` (2.5 s in 3 slices among them: slice edges that are no
+binary fractions), with or without slow calls; one strategy object is shared by all the
+breakers of an example. The steps (half the step lists mostly make calls, so that windows
+fill up and roll over):
 
 * calls that succeed, raise counted / ignored / non-Exception errors, or return results
-  flagged or not by ``detect_error``, through ``.call`` or through the decorator;
+  flagged or not by ``detect_error``, through ``.call`` or through the decorator; the
+  guarded function moves the clock on by a drawn time (0, often exactly a
+  ``slow_call_duration`` or just short of it), so calls may be slow;
 * ``with breaker:`` blocks held open across steps: a step *enters* some (``__enter__``
   admits like a call, and may reject), a later step *exits* the innermost open block
   normally or with an exception of any kind (``__exit__`` must return False); blocks are
   held in two *lanes*, contexts of their own like two threads, so they may end out of
-  order; plus whole ``with`` statements in one step. Open blocks are how half-open
-  permits are held, and how outcomes admitted before a transition arrive late;
+  order; plus whole ``with`` statements in one step, whose body takes a drawn time. Open
+  blocks are how half-open permits are held, how outcomes admitted before a transition
+  arrive late, and how slow blocks are timed from ``__enter__`` to ``__exit__``;
 * manual control: ``trip()``, ``reset()``, ``force_open()``, ``disable()``;
 * clock advances, including exact hits on the recovery boundary (of whichever backoff
-  period is in force), and reads of ``.state``.
+  period is in force), on the start of a time window's slice (the first moment
+  ``floor(t / width)`` gives it, or ``index * width`` as rounded) and on the moment the
+  oldest slice held drops out, or just before those; and reads of ``.state``.
 
 Every step is applied to
 
@@ -33,10 +43,11 @@ Every step is applied to
 
 After every step each breaker must agree with its model on the step's outcome (value or
 exception identity; rejection type, ``.state`` and snapshot; fallback result identity),
-``error_count``, ``success_count``, ``half_open_calls``, the open period in force
-(``recovery_start_time - open_time``; a rejection's remaining seconds exactly), the
-ordered log of on_state_change / on_open / on_half_open / on_close events (arguments by
-identity, and the counters each callback saw) and, when read, ``state``.
+``error_count`` (with a window: the failures it holds), ``success_count``,
+``half_open_calls``, the open period in force (``recovery_start_time - open_time``; a
+rejection's remaining seconds exactly), the ordered log of on_state_change / on_open /
+on_half_open / on_close events (arguments by identity, and the counters each callback
+saw) and, when read, ``state``.
 """
 
 import contextvars
@@ -52,7 +63,11 @@ from pycircuitbreaker import (
     CircuitBreakerException,
     CircuitBreakerState,
     CircuitBreakerStrategy,
+    consecutive_errors,
+    count_window,
     exponential_backoff,
+    net_errors,
+    time_window,
 )
 
 CLOSED = CircuitBreakerState.CLOSED
@@ -179,6 +194,84 @@ class BackoffSpec:
         )
 
 
+class WindowSpec:
+    """A drawn window strategy: the breakers get the object it builds, the model reads it.
+
+    ``kind`` is "count" (``count_window(size, ...)``) or "time" (``time_window(seconds,
+    buckets=..., ...)``); ``minimum_calls`` None leaves count_window's default (size).
+    One object is built per spec and shared by every breaker of an example, as a
+    module-level strategy would be: each breaker must keep its window to itself.
+    """
+
+    def __init__(self, kind, size, seconds, buckets, failure_rate, minimum_calls,
+                 slow_call_duration, slow_call_rate):
+        self.kind = kind
+        self.size = size
+        self.seconds = seconds
+        self.buckets = buckets
+        self.failure_rate = failure_rate
+        self.minimum_calls = minimum_calls
+        self.slow_call_duration = slow_call_duration
+        self.slow_call_rate = slow_call_rate
+        self._built = None
+
+    @property
+    def width(self):
+        """A time window's slice, in seconds."""
+        return self.seconds / self.buckets
+
+    def build(self):
+        """The strategy object, built once and shared."""
+        if self._built is None:
+            rates = {
+                "failure_rate": self.failure_rate,
+                "slow_call_duration": self.slow_call_duration,
+                "slow_call_rate": self.slow_call_rate,
+            }
+            if self.kind == "count":
+                if self.minimum_calls is not None:
+                    rates["minimum_calls"] = self.minimum_calls
+                self._built = count_window(self.size, **rates)
+            else:
+                self._built = time_window(
+                    self.seconds, buckets=self.buckets, minimum_calls=self.minimum_calls, **rates
+                )
+        return self._built
+
+    def __repr__(self):
+        where = (
+            f"size={self.size!r}"
+            if self.kind == "count"
+            else f"seconds={self.seconds!r}, buckets={self.buckets!r}"
+        )
+        return (
+            f"WindowSpec({self.kind!r}, {where}, failure_rate={self.failure_rate!r}, "
+            f"minimum_calls={self.minimum_calls!r}, "
+            f"slow_call_duration={self.slow_call_duration!r}, "
+            f"slow_call_rate={self.slow_call_rate!r})"
+        )
+
+
+def window_spec(kind, size=None, seconds=None, buckets=None, failure_rate=0.5,
+                minimum_calls=None, slow_call_duration=None, slow_call_rate=1.0):
+    """A ``WindowSpec`` with the strategies' defaults, for explicit examples."""
+    return WindowSpec(kind, size, seconds, buckets, failure_rate, minimum_calls,
+                      slow_call_duration, slow_call_rate)
+
+
+def slice_start(index, width):
+    """The first clock value whose slice, ``floor(t / width)``, is ``index`` (or later).
+
+    ``index * width`` is rounded, and so is the division: step to the exact boundary.
+    """
+    moment = index * width
+    while math.floor(moment / width) < index:
+        moment = math.nextafter(moment, math.inf)
+    while math.floor(math.nextafter(moment, -math.inf) / width) >= index:
+        moment = math.nextafter(moment, -math.inf)
+    return moment
+
+
 # -- the reference model -----------------------------------------------------------------
 
 
@@ -195,6 +288,20 @@ class Model:
     every transition into anything but HALF_OPEN (before its callbacks), from the number
     of openings then; jitter is drawn only at those moments.
 
+    Strategies: SINGLE_RESET / NET_ERROR (or the objects ``consecutive_errors()`` /
+    ``net_errors()``) count errors against ``error_threshold``. A window (``WindowSpec``)
+    ignores ``error_threshold``: while CLOSED or DISABLED every counted outcome (success,
+    counted error, flagged result; not ignored exceptions, not late outcomes) is recorded
+    as (slice, failed, slow), slow meaning ``slow_call_duration`` is set and the clock
+    moved at least that much from admission (``__enter__``) to the outcome. A count
+    window keeps the last ``size`` records; a time window files a record under slice
+    ``floor(now / (seconds / buckets))`` and keeps the slices in ``(newest - buckets,
+    newest]``. After a record, ``error_count`` is the failures kept, and a CLOSED breaker
+    holding at least ``minimum_calls`` opens if failures reach ``failure_rate`` of them
+    or slow ones ``slow_call_rate`` of them (cause: the error, None for a success).
+    Entering CLOSED, ``reset()``, ``force_open()`` and ``disable()`` empty the window.
+    HALF_OPEN works as with every strategy.
+
     Outcomes: ("rejected", state, error_count, remaining, period) / ("fallback",) /
     ("raised", exc) / ("returned", value) / ("entered",) / ("exited",) / ("no_block",).
     Events: (kind, args, (error_count, success_count, half_open_calls)), args being the
@@ -210,7 +317,16 @@ class Model:
         self.fixed_timeout = float(timeout) if self.backoff is None else None
         # The model's own source of jitter, seeded like every breaker's.
         self.random = random.Random(timeout.seed) if self.backoff is not None else None
-        self.strategy = config["strategy"]
+        strategy = config["strategy"]
+        self.window = strategy if isinstance(strategy, WindowSpec) else None
+        if isinstance(strategy, consecutive_errors):
+            strategy = SINGLE_RESET
+        elif isinstance(strategy, net_errors):
+            strategy = NET_ERROR
+        self.strategy = strategy
+        # The window: (slice, failed, slow) per record, oldest first; and the newest slice.
+        self.records = []
+        self.newest = None
         self.detect_error = config["detect_error"]
         self.whitelist = tuple(config["exception_whitelist"] or ())
         self.blacklist = tuple(config["exception_blacklist"] or ())
@@ -231,8 +347,8 @@ class Model:
         self.next_timeout = self.timeout(0)
         # The period of the latest opening (before the first: the one planned).
         self.open_period = self.next_timeout
-        # Per lane (see Subject.lanes): (generation, permit) of every admitted `with`
-        # block still open there, innermost last.
+        # Per lane (see Subject.lanes): (generation, permit, admitted at) of every
+        # admitted `with` block still open there, innermost last.
         self.blocks = {lane: [] for lane in LANES + (WITH_LANE,)}
         self.events = []
 
@@ -241,7 +357,8 @@ class Model:
             f"<Model {self.label} {self.mode.name} now={self.now!r} errors={self.error_count} "
             f"successes={self.success_count} permits={self.permits} gen={self.generation} "
             f"recover_at={self.recover_at!r} openings={self.openings} "
-            f"period={self.open_period!r} next={self.next_timeout!r} blocks={self.blocks!r}>"
+            f"period={self.open_period!r} next={self.next_timeout!r} blocks={self.blocks!r} "
+            f"window={self.records!r} newest={self.newest!r}>"
         )
 
     def timeout(self, attempt):
@@ -262,11 +379,15 @@ class Model:
     def counters(self):
         """What noticing HALF_OPEN early or late must not change (generations may)."""
         blocks = {
-            lane: [(generation == self.generation, permit) for generation, permit in stack]
+            lane: [
+                (generation == self.generation, permit, started)
+                for generation, permit, started in stack
+            ]
             for lane, stack in self.blocks.items()
         }
         backoff = (self.openings, self.next_timeout, self.open_period, self.recover_at)
-        return (self.error_count, self.success_count, self.permits, blocks, backoff)
+        window = (list(self.records), self.newest)
+        return (self.error_count, self.success_count, self.permits, blocks, backoff, window)
 
     def note(self, what):
         """Count ``what`` in the Hypothesis statistics (--hypothesis-show-statistics)."""
@@ -302,6 +423,8 @@ class Model:
         self.permits = 0
         if new in (CLOSED, FORCED_OPEN, DISABLED):
             self.openings = 0  # the backoff starts over
+        if new is CLOSED:
+            self.empty_window()
         return old
 
     def open(self, cause):
@@ -341,7 +464,7 @@ class Model:
         return ("rejected", self.mode, self.error_count, None, None)
 
     def admit(self):
-        """Return (generation, permit) or a rejection outcome.
+        """Return (generation, permit, admitted at) or a rejection outcome.
 
         An admission that notices the recovery moment decides first (so the trial call
         it admits already holds its permit when the callbacks run), then announces.
@@ -354,9 +477,9 @@ class Model:
                 admitted = self.rejection()
             else:
                 self.permits += 1
-                admitted = (self.generation, True)
+                admitted = (self.generation, True, self.now)
         else:
-            admitted = (self.generation, False)
+            admitted = (self.generation, False, self.now)
         if noticed:
             self.note(f"HALF_OPEN noticed by admission ({self.label})")
             self.announce(OPEN, HALF_OPEN, None)
@@ -376,9 +499,69 @@ class Model:
             return False
         return not self.blacklist or any(isinstance(exc, cls) for cls in self.blacklist)
 
-    def error(self, cause, generation):
+    # -- the window
+
+    def empty_window(self):
+        if self.records:
+            self.note(f"{self.window.kind} window emptied holding {min(len(self.records), 4)}")
+        self.records = []
+        self.newest = None
+
+    def record(self, failed, started, cause):
+        """Record an outcome in the window; open a CLOSED breaker if a rate is reached."""
+        spec = self.window
+        duration = self.now - started
+        slow = spec.slow_call_duration is not None and duration >= spec.slow_call_duration
+        if spec.slow_call_duration is not None and duration == spec.slow_call_duration:
+            self.note("window: a call lasting exactly slow_call_duration")
+        if spec.kind == "count":
+            self.records.append((None, failed, slow))
+            if len(self.records) > spec.size:
+                self.records.pop(0)
+                self.note("count window: the oldest record drops out")
+        else:
+            index = math.floor(self.now / spec.width)
+            if self.newest is None or index > self.newest:
+                kept = [r for r in self.records if r[0] > index - spec.buckets]
+                if len(kept) < len(self.records):
+                    self.note("time window: slices drop out" + ("" if kept else ", all of them"))
+                self.records = kept
+                self.newest = index
+            else:
+                # Cannot happen with a clock that only moves forward; joins the newest.
+                index = self.newest
+            self.records.append((index, failed, slow))
+        calls = len(self.records)
+        failures = sum(r[1] for r in self.records)
+        slows = sum(r[2] for r in self.records)
+        self.error_count = failures
+        if self.mode is DISABLED:
+            self.note(f"{spec.kind} window records while DISABLED")
+            return
+        if calls < self.minimum_calls():
+            return
+        # Shares: a rate is reached when failures / calls is at least failure_rate. For
+        # the rates drawn (0.25, 0.5, 1, 1/3) that is failures >= failure_rate * calls
+        # at every count, in floating point too; not so for, say, 0.55 of 100.
+        by_rate = failures / calls >= spec.failure_rate
+        by_slow = spec.slow_call_duration is not None and slows / calls >= spec.slow_call_rate
+        if by_rate or by_slow:
+            why = "+".join(w for w, hit in (("rate", by_rate), ("slow", by_slow)) if hit)
+            self.note(f"{spec.kind} window opens by {why}, {'failure' if failed else 'success'}")
+            self.open(cause if failed else None)
+
+    def minimum_calls(self):
+        spec = self.window
+        return spec.size if spec.minimum_calls is None else spec.minimum_calls
+
+    # -- outcomes
+
+    def error(self, cause, generation, started):
         if generation != self.generation:
             return  # late: admitted before the latest transition
+        if self.window is not None and self.mode in (CLOSED, DISABLED):
+            self.record(True, started, cause)
+            return
         self.error_count += 1
         if self.mode is DISABLED:
             self.note("error counted while DISABLED")
@@ -387,11 +570,13 @@ class Model:
             self.note(f"opened by an error in {self.mode.name}")
             self.open(cause)
 
-    def success(self, generation):
+    def success(self, generation, started):
         if generation != self.generation:
             return
         if self.mode in (CLOSED, DISABLED):
-            if self.strategy is NET_ERROR:
+            if self.window is not None:
+                self.record(False, started, None)
+            elif self.strategy is NET_ERROR:
                 self.error_count = max(0, self.error_count - 1)
             else:
                 self.error_count = 0
@@ -404,25 +589,27 @@ class Model:
             self.error_count = 0
             self.announce(HALF_OPEN, CLOSED, None)
 
-    def finish(self, generation, permit, raises, returns):
+    def finish(self, generation, permit, started, raises, returns):
         """A call or block admitted in ``generation`` ends: raising, or returning."""
         self.release(generation, permit)
         if raises is not None:
             if self.is_error(raises):
-                self.error(raises, generation)
+                self.error(raises, generation, started)
             return ("raised", raises)
         if self.detect_error is not None and self.detect_error(returns):
-            self.error(returns, generation)
+            self.error(returns, generation, started)
         else:
-            self.success(generation)
+            self.success(generation, started)
         return ("returned", returns)
 
     # -- steps
 
-    def call(self, raises, returns):
+    def call(self, raises, returns, duration):
+        """A call whose function moves the clock ``duration`` on before it ends."""
         admitted = self.admit()
         if admitted[0] == "rejected":
             return ("fallback",) if self.has_fallback else admitted
+        self.now += duration
         return self.finish(*admitted, raises, returns)
 
     def enter(self, lane):
@@ -435,7 +622,7 @@ class Model:
     def exit(self, raises, lane):
         if not self.blocks[lane]:
             return ("no_block",)
-        generation, permit = self.blocks[lane].pop()
+        generation, permit, started = self.blocks[lane].pop()
         if self.release(generation, permit):
             self.note(f"exit gives a permit back ({type(raises).__name__})")
         elif generation != self.generation:
@@ -443,15 +630,16 @@ class Model:
             if permit and self.permits:
                 self.note("late exit of a permit holder while permits are in use")
         if raises is None:
-            self.success(generation)
+            self.success(generation, started)
         elif self.is_error(raises):
-            self.error(raises, generation)
+            self.error(raises, generation, started)
         return ("exited",)
 
-    def with_block(self, raises):
+    def with_block(self, raises, duration):
         entered = self.enter(WITH_LANE)
         if entered[0] == "rejected":
             return entered
+        self.now += duration  # the body takes its time
         self.exit(raises, WITH_LANE)
         return ("raised", raises) if raises is not None else ("completed",)
 
@@ -469,6 +657,7 @@ class Model:
     def force(self, new):
         self.error_count = 0
         self.success_count = 0
+        self.empty_window()
         if self.mode is not new:
             self.note(f"{new.name} from {self.mode.name}")
             old = self.enter_state(new)
@@ -496,6 +685,8 @@ class Subject:
         if isinstance(config["recovery_timeout"], BackoffSpec):
             # A policy of its own, with a Random of its own: no copy draws for another.
             config = {**config, "recovery_timeout": config["recovery_timeout"].build()}
+        if isinstance(config["strategy"], WindowSpec):
+            config = {**config, "strategy": config["strategy"].build()}
         self.breaker = cls(clock=self.clock, fallback=fallback, **callbacks, **config)
 
     def __repr__(self):
@@ -522,9 +713,10 @@ class Subject:
         self.fallbacks.append(result)
         return result
 
-    def call(self, raises, returns, decorated):
+    def call(self, raises, returns, decorated, duration):
         def guarded(*args, **kwargs):
             self.runs.append((args, kwargs))
+            self.clock.now += duration  # the call takes its time
             if raises is not None:
                 raise raises
             return returns
@@ -559,11 +751,12 @@ class Subject:
             return ("raised", error)
         return ("exited", suppress)
 
-    def with_block(self, raises):
+    def with_block(self, raises, duration):
         try:
             with self.breaker as entered:
                 # What check_outcome expects of a body that ran: `as` gave the breaker.
                 self.runs.append((ARGS, KWARGS) if entered is self.breaker else entered)
+                self.clock.now += duration
                 if raises is not None:
                     raise raises
         except BaseException as error:
@@ -714,12 +907,58 @@ def recovery_timeouts(draw):
     return draw(fixed_timeouts)
 
 
+RATES = st.sampled_from([0.25, 0.5, 1.0, 1 / 3])
+SLOW_CALL_DURATIONS = st.sampled_from([None, None, 0, 0.5, 1])
+SLOW_CALL_RATES = st.sampled_from([0.5, 1.0])
+
+
+@st.composite
+def count_windows(draw):
+    size = draw(st.integers(1, 6))
+    return window_spec(
+        "count",
+        size=size,
+        failure_rate=draw(RATES),
+        # None: count_window's default, the size.
+        minimum_calls=draw(st.one_of(st.none(), st.integers(1, size))),
+        slow_call_duration=draw(SLOW_CALL_DURATIONS),
+        slow_call_rate=draw(SLOW_CALL_RATES),
+    )
+
+
+@st.composite
+def time_windows(draw):
+    return window_spec(
+        "time",
+        # 2.5 s in 3 slices: a slice width that is no binary fraction.
+        seconds=draw(st.sampled_from([1, 2.5, 10])),
+        buckets=draw(st.integers(1, 5)),
+        failure_rate=draw(RATES),
+        minimum_calls=draw(st.integers(1, 4)),
+        slow_call_duration=draw(SLOW_CALL_DURATIONS),
+        slow_call_rate=draw(SLOW_CALL_RATES),
+    )
+
+
+STRATEGY_KINDS = {
+    "SINGLE_RESET": st.just(SINGLE_RESET),
+    "NET_ERROR": st.just(NET_ERROR),
+    "object": st.sampled_from([consecutive_errors, net_errors]).map(lambda cls: cls()),
+    "count": count_windows(),
+    "time": time_windows(),
+}
+# Each counting rule an eighth of the time, their objects an eighth, each window 5/16.
+# (A kind drawn first: one_of would favour its first branches.)
+breaker_strategies = st.sampled_from(
+    ["SINGLE_RESET"] * 2 + ["NET_ERROR"] * 2 + ["object"] * 2 + ["count"] * 5 + ["time"] * 5
+).flatmap(STRATEGY_KINDS.__getitem__)
+
 configs = st.fixed_dictionaries(
     {
         "error_threshold": st.integers(1, 6),
         "recovery_threshold": st.integers(1, 4),
         "recovery_timeout": recovery_timeouts(),
-        "strategy": st.sampled_from([SINGLE_RESET, NET_ERROR]),
+        "strategy": breaker_strategies,
         "detect_error": st.sampled_from(DETECTORS),
         "exception_whitelist": st.sampled_from(WHITELISTS),
         "exception_blacklist": st.sampled_from(BLACKLISTS),
@@ -742,17 +981,27 @@ advances = st.one_of(
 # What a block or a `with` statement ends with: normally (None) or raising.
 block_endings = st.one_of(st.none(), st.sampled_from(EXCEPTION_POOL))
 
+# How far a guarded function (or a `with` body) moves the clock: mostly not at all; else
+# often exactly a slow_call_duration (0, 0.5, 1) or just short of one.
+durations = st.one_of(
+    st.just(0),
+    st.sampled_from(
+        [0, 1e-9, 0.25, 0.5, 1, 1.5, math.nextafter(0.5, 0), math.nextafter(1.0, 0)]
+    ),
+    st.floats(0, 3, allow_nan=False, allow_infinity=False),
+)
+
 STEP_PARAMETERS = {
-    # (value returned, call through the decorator rather than .call)
-    "return": st.tuples(st.integers(-2, 3), st.booleans()),
-    # (exception class raised, call through the decorator rather than .call)
-    "raise": st.tuples(st.sampled_from(EXCEPTION_POOL), st.booleans()),
+    # (value returned, call through the decorator rather than .call, seconds it takes)
+    "return": st.tuples(st.integers(-2, 3), st.booleans(), durations),
+    # (exception class raised, call through the decorator rather than .call, seconds)
+    "raise": st.tuples(st.sampled_from(EXCEPTION_POOL), st.booleans(), durations),
     # Open (1 to 3) `with` blocks in a lane and keep them open; exit the innermost block
     # open in a lane.
     "enter": st.tuples(st.sampled_from([1, 1, 2, 3]), st.sampled_from(LANES)),
     "exit": st.tuples(block_endings, st.sampled_from(LANES)),
-    # A whole `with` statement.
-    "with": st.tuples(block_endings),
+    # A whole `with` statement, its body taking some seconds.
+    "with": st.tuples(block_endings, durations),
     "trip": st.just(()),
     "reset": st.just(()),
     "force_open": st.just(()),
@@ -762,6 +1011,14 @@ STEP_PARAMETERS = {
     "to_recovery": st.tuples(st.sampled_from(["at", "just_before"])),
     # Right after an opening this is an exact hit on the boundary as well.
     "advance_timeout": st.just(()),
+    # Land on the start of the time window's slice 1 to 5 after the current one (of
+    # 1-second slices without a time window), exactly ("at", the first moment the spec's
+    # floor(t / width) gives that slice; "naive": index * width, which may round either
+    # way), or just before it.
+    "slice": st.tuples(st.integers(0, 4), st.sampled_from(["at", "at", "just_before", "naive"])),
+    # Land on the first moment the oldest slice the time window holds is out of it
+    # (start of slice oldest + buckets), or just before; else like ("slice", 0, ...).
+    "edge": st.tuples(st.sampled_from(["at", "just_before"])),
     "state": st.just(()),
 }
 # Relative weights: calls most often; force_open / disable rarely, as they stick.
@@ -777,15 +1034,38 @@ STEP_KINDS = (
     + ("advance", "to_recovery", "advance_timeout", "state") * 2
     # Re-openings from HALF_OPEN walk up the backoff sequence: one recovery moment each.
     + ("to_recovery",) * 2
+    + ("slice", "slice", "edge", "edge")
+)
+
+
+# Long runs of calls while CLOSED, so that windows fill up and roll over (and so that,
+# while DISABLED, error_count shows all they hold), with time moving on between them.
+CALL_HEAVY_STEP_KINDS = (
+    ("return",) * 8
+    + ("raise",) * 6
+    + ("enter",) * 3
+    + ("exit",) * 3
+    + ("with",) * 2
+    + ("advance",) * 2
+    + ("slice", "edge") * 3
+    + ("disable",) * 2
+    # Out of OPEN soon, to record again.
+    + ("to_recovery",) * 3
+    + ("reset",) * 2
+    + ("trip", "state")
 )
 
 
 @st.composite
 def step_lists(draw, max_steps=100):
-    """A list of steps whose length is drawn first, so runs are long but still shrink."""
+    """A list of steps whose length is drawn first, so runs are long but still shrink.
+
+    Half the lists draw from the mix of every kind of step, half mostly make calls.
+    """
+    kinds = st.sampled_from(draw(st.sampled_from([STEP_KINDS, CALL_HEAVY_STEP_KINDS])))
     steps = []
     for _ in range(draw(st.integers(0, max_steps))):
-        kind = draw(st.sampled_from(STEP_KINDS))
+        kind = draw(kinds)
         steps.append((kind,) + draw(STEP_PARAMETERS[kind]))
     return steps
 
@@ -803,6 +1083,13 @@ def note_coverage(kind, model, expected):
         model.note(f"{model.permits} permits held")
 
 
+def duration_of(step):
+    """Seconds a call or `with` body takes: its last parameter (explicit examples may
+    leave it out, for 0)."""
+    given_at = 2 if step[0] == "with" else 3
+    return step[given_at] if len(step) > given_at else 0
+
+
 def model_step(model, step, raises, returns):
     kind = step[0]
     if kind == "enter":
@@ -810,8 +1097,8 @@ def model_step(model, step, raises, returns):
     if kind == "exit":
         return model.exit(raises, step[2])
     if kind == "with":
-        return model.with_block(raises)
-    return model.call(raises, returns)
+        return model.with_block(raises, duration_of(step))
+    return model.call(raises, returns, duration_of(step))
 
 
 def subject_step(subject, step, raises, returns):
@@ -821,8 +1108,15 @@ def subject_step(subject, step, raises, returns):
     if kind == "exit":
         return subject.exit(raises, step[2])
     if kind == "with":
-        return subject.with_block(raises)
-    return subject.call(raises, returns, step[2])
+        return subject.with_block(raises, duration_of(step))
+    return subject.call(raises, returns, step[2], duration_of(step))
+
+
+def strategy_name(strategy):
+    if isinstance(strategy, WindowSpec):
+        slow = "" if strategy.slow_call_duration is None else ", slow calls"
+        return f"{strategy.kind}_window{slow}"
+    return repr(strategy)
 
 
 def run(config, options, start, steps):
@@ -839,6 +1133,8 @@ def run(config, options, start, steps):
 
     def model_of(subject):
         return models["observed" if subject.observed else "lazy"]
+
+    models["observed"].note(f"strategy: {strategy_name(config['strategy'])}")
 
     def set_clocks(now):
         for model in models.values():
@@ -883,6 +1179,22 @@ def run(config, options, start, steps):
                 assert getattr(subject.breaker, kind)() is None, f"[{subject.label}] {kind}()"
         elif kind == "advance":
             set_clocks(now + step[1])
+        elif kind in ("slice", "edge"):
+            window = config["strategy"]
+            by_time = getattr(window, "kind", None) == "time"
+            width = window.width if by_time else 1.0
+            index = math.floor(now / width) + 1
+            records = models["observed"].records
+            if kind == "slice":
+                index += step[1]
+            elif by_time and records:
+                index = records[0][0] + window.buckets
+            how = step[-1]
+            moment = index * width if how == "naive" else slice_start(index, width)
+            if how == "just_before":
+                moment = math.nextafter(moment, -math.inf)
+            if moment > now:
+                set_clocks(moment)
         elif kind == "advance_timeout":
             # The period of the latest opening (backoff included): right after it opened,
             # an exact hit on its recovery moment.
@@ -1100,6 +1412,113 @@ ALL_HOOKS = {"fallback": False, **{name: True for name in CALLBACKS}}
         ("force_open",),
         ("reset",),
         ("raise", Counted, False),
+    ],
+)
+# A count window of 3 with slow calls (1 s, half of them): ignored exceptions are not
+# recorded, however slow; blocks are timed each from its own __enter__, and one lasting
+# exactly slow_call_duration is slow; a slow success opens it with no cause; HALF_OPEN
+# records nothing and closing empties it; reset() and disable() empty it whatever the
+# state (CLOSED / DISABLED included); DISABLED records but never opens; late blocks are
+# not recorded.
+@example(
+    config={
+        **CONFIG_EXAMPLE,
+        "error_threshold": 1,  # ignored by windows
+        "recovery_threshold": 1,
+        "recovery_timeout": 1,
+        "strategy": window_spec(
+            "count", size=3, failure_rate=1.0, slow_call_duration=1, slow_call_rate=0.5
+        ),
+        "exception_blacklist": None,
+    },
+    options=ALL_HOOKS,
+    start=0,
+    steps=[
+        ("return", 1, False, 0),  # [S]
+        ("raise", Allowed, True, 5),  # ignored
+        ("raise", Halt, False, 0),  # ignored
+        ("return", -1, False, 0),  # [S F]
+        ("enter", 1, 0),  # block A at 5
+        ("enter", 1, 1),  # block B at 5
+        ("advance", 0.5),
+        ("enter", 1, 0),  # block C at 5.5
+        ("advance", 0.5),
+        ("exit", None, 0),  # C: 0.5 s, not slow: [S F S]
+        ("exit", Counted, 1),  # B: exactly 1 s, slow: [F S E*], 1 slow of 3
+        ("exit", None, 0),  # A: slow: [S E* S*], 2 slow: opens, no cause
+        ("to_recovery", "at"),
+        ("return", 1, False, 3),  # a slow trial: closes; nothing recorded
+        ("return", -1, False, 0),  # [F]
+        ("reset",),  # CLOSED to CLOSED: empty
+        ("return", -1, False, 0),  # [F]
+        ("disable",),  # empty
+        ("raise", Counted, False, 0),
+        ("raise", Counted, True, 0),
+        ("with", Counted, 1),  # [E E E*]: DISABLED never opens
+        ("disable",),  # DISABLED to DISABLED: empty
+        ("return", 1, False, 0),  # [S]
+        ("enter", 1, 0),
+        ("reset",),
+        ("exit", Counted, 0),  # late: not recorded
+        ("return", -1, False, 0),  # [F]
+        ("trip",),
+        ("force_open",),  # empty
+        ("disable",),
+        ("return", -1, False, 0),  # [F]
+        ("force_open",),
+        ("reset",),
+        ("with", None, 2),  # [S*]
+        ("return", 1, True, 0),  # [S* S]
+        ("return", -1, True, 0),  # [S* S F]: 1 slow of 3, 1 failure: stays CLOSED
+        ("return", 1, False, 0),  # [S F S]
+    ],
+)
+# A time window of 2.5 s in 3 slices of 0.8333... s (no binary fraction), far from 0,
+# watched through error_count while DISABLED: a slice starts exactly where floor(t /
+# width) says; the oldest slice drops out exactly at the start of slice oldest + 3, not
+# just before; a jump of the whole window drops everything. Then CLOSED: at least
+# minimum_calls, a third of them failing, opens.
+@example(
+    config={
+        **CONFIG_EXAMPLE,
+        "recovery_timeout": 0,
+        "strategy": window_spec(
+            "time", seconds=2.5, buckets=3, failure_rate=1 / 3, minimum_calls=3,
+            slow_call_duration=0.5, slow_call_rate=1.0,
+        ),
+    },
+    options=ALL_HOOKS,
+    start=1e6 + 0.3,
+    steps=[
+        ("disable",),
+        ("raise", Counted, False, 0),  # slice k
+        ("slice", 0, "just_before"),
+        ("raise", Counted, True, 0),  # still slice k: 2
+        ("slice", 0, "at"),
+        ("return", -1, False, 0),  # slice k + 1: 3
+        ("edge", "just_before"),
+        ("return", 1, False, 0),  # slice k + 2: 3
+        ("edge", "at"),
+        ("return", 1, False, 0),  # slice k + 3: k is out, 1
+        ("edge", "at"),
+        ("with", None, 0),  # slice k + 4: k + 1 is out, 0
+        ("raise", Counted, False, 0),  # 1
+        ("slice", 1, "naive"),
+        ("raise", Counted, False, 0),  # 2
+        ("advance", 2.5),
+        ("return", 1, False, 0),  # all out: 0
+        ("reset",),
+        ("return", 1, False, 0.5),  # slow
+        ("raise", Counted, False, 0),  # 1 failing of 2: below minimum_calls
+        ("slice", 0, "at"),
+        ("return", 1, False, 0.25),  # 1 failing of 3: opens, no cause
+        ("state",),
+        ("return", 1, False, 0),  # trials, not recorded, however slow
+        ("return", 1, False, 0.5),  # closes: empty
+        ("return", 1, False, 0.5),
+        ("return", 1, False, 0.5),
+        ("slice", 0, "at"),
+        ("return", 1, False, 0.5),  # 3 slow of 3: opens, no cause
     ],
 )
 def test_cores_agree_with_model(config, options, start, steps):
