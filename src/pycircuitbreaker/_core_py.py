@@ -1,7 +1,9 @@
 """Pure-Python twin of the breaker core; behaves exactly like ``_core_c.pyx``."""
 
+import os
 import threading
 import time
+import weakref
 from contextvars import ContextVar
 
 from . import _constants
@@ -23,6 +25,49 @@ _HALF_OPEN = _constants.HALF_OPEN
 _FORCED_OPEN = _constants.FORCED_OPEN
 _DISABLED = _constants.DISABLED
 _NET_ERROR = _constants.NET_ERROR
+
+
+class _ForkGuard:
+    """Keep every breaker's lock usable and its state whole across ``os.fork()``.
+
+    Before a fork, take every live breaker's lock (the locks are never held across
+    user code, so this waits at most for a few counter updates in other threads): the
+    child then copies no half-made transition. Afterwards the parent releases them
+    and the child, whose other threads are gone, gets new locks.
+    """
+
+    def __init__(self):
+        self._breakers = weakref.WeakSet()
+        self._held = []
+
+    def add(self, breaker):
+        self._breakers.add(breaker)
+
+    def before(self):
+        self._held = list(self._breakers)
+        for breaker in self._held:
+            breaker._lock.acquire()
+
+    def after_in_parent(self):
+        held, self._held = self._held, []
+        for breaker in held:
+            breaker._lock.release()
+
+    def after_in_child(self):
+        self._held = []
+        # Every breaker, not only those locked before: one built by another thread
+        # meanwhile may have been mid-update too.
+        for breaker in list(self._breakers):
+            breaker._lock = threading.Lock()
+
+
+_FORK_GUARD = _ForkGuard()
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(
+        before=_FORK_GUARD.before,
+        after_in_parent=_FORK_GUARD.after_in_parent,
+        after_in_child=_FORK_GUARD.after_in_child,
+    )
 
 
 class CircuitBreaker:
@@ -91,6 +136,7 @@ class CircuitBreaker:
         self._clock = time.monotonic if config.clock is None else config.clock
         # Guards every counter update; never held while user code runs.
         self._lock = threading.Lock()
+        _FORK_GUARD.add(self)
         # (generation, state, permit) of each `with breaker:` block open in this
         # context; a ContextVar, so threads and asyncio tasks each see their own.
         self._entries = ContextVar("pycircuitbreaker_entries", default=())
