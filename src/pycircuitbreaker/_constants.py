@@ -23,9 +23,8 @@ DEFAULT_RECOVERY_TIMEOUT = 30
 
 LOGGER_NAME = "pycircuitbreaker"
 
-# Environment variables, read at import time (NO_EXTENSIONS) or build time (both).
+# Read at import time; setup.py keeps its own copy, since the build cannot import us.
 ENV_NO_EXTENSIONS = "PYCIRCUITBREAKER_NO_EXTENSIONS"
-ENV_REQUIRE_EXTENSIONS = "PYCIRCUITBREAKER_REQUIRE_EXTENSIONS"
 TRUTHY_ENV_VALUES = frozenset({"1", "true", "yes", "on"})
 
 MSG_BOOKKEEPING_FAILED = (

@@ -66,10 +66,9 @@ typedef struct {
 } pcb_core;
 
 /* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
- * half-open permit; or one of the negative codes. */
+ * half-open permit; or -1 with a rejection (or another error) set, or PCB_USE_FALLBACK. */
 #define PCB_PERMIT 0x100
 #define PCB_STATE_MASK 0xff
-#define PCB_REJECTED -1     /* rejection (or another error) set */
 #define PCB_USE_FALLBACK -2 /* rejected, nothing set: run the fallback instead */
 
 /* What a wrapper calls: a field of the Cython CircuitWrapper. ``vectorcall`` must stay
