@@ -134,7 +134,8 @@ def _validate(
             if half_open_max_calls is None
             else positive_int("half_open_max_calls", half_open_max_calls)
         ),
-        fallback=callable_or_none("fallback", fallback),
+        # An async fallback is awaited by async calls.
+        fallback=callable_or_none("fallback", fallback, sync=False),
         on_half_open=callable_or_none("on_half_open", on_half_open),
         on_state_change=callable_or_none("on_state_change", on_state_change),
     )

@@ -36,3 +36,9 @@ MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec re
 MSG_FORCED_OPEN = "Circuit {id} FORCED_OPEN until reset() ({errors} errors)"
 MSG_NO_PERMIT = "Circuit {id} HALF_OPEN with all {permits} trial calls in flight ({errors} errors)"
 MSG_EXIT_WITHOUT_ENTER = "circuit breaker {id!r}: __exit__ without a matching __enter__"
+MSG_NOT_AWAITABLE = "call_async() needs a function that returns an awaitable; {func!r} returned {value}"
+MSG_ASYNC_CALLBACK = (
+    "{name} must be a plain function, got the coroutine function {value!r}: the breaker "
+    "calls it synchronously, so its coroutine would never run; schedule your coroutine "
+    "from a plain function instead (e.g. asyncio.get_running_loop().create_task(...))"
+)

@@ -22,6 +22,7 @@ from libc.math cimport floor
 from libc.string cimport memset
 
 from . import _constants
+from ._async import QuietView, aenter, aexit, call_async
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
 from contextvars import ContextVar
@@ -110,7 +111,12 @@ cdef class CircuitBreaker:
     cdef double _slow_call_rate
     cdef double _slow_call_duration
     cdef object _entries
+    cdef readonly object _quiet
     cdef object __weakref__
+
+    call_async = call_async
+    __aenter__ = aenter
+    __aexit__ = aexit
 
     def __init__(self, *args, **options):
         config = make_config(args, options)
@@ -164,6 +170,9 @@ cdef class CircuitBreaker:
         self.core.open_timeout = self.core.next_timeout
         self.core.recover_at = 0.0
         self.core.opened_wall = pcb_wall()
+        # Read by async wrappers: see _async.QuietView.
+        self._quiet = QuietView()
+        self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
 
@@ -197,6 +206,20 @@ cdef class CircuitBreaker:
             self.core.openings = 0
         if state == CLOSED and self._window is not None:
             self._window.clear()
+        self._sync_quiet()
+
+    cdef void _sync_quiet(self) noexcept:
+        """Publish whether the breaker is quiet (see _async.QuietView).
+
+        Called after every change of the state, the generation or the error count.
+        """
+        cdef tuple token
+        if self.core.state == CLOSED and not self.core.error_count and self._window is None:
+            token = self._quiet.token
+            if token is None or token[0] != self.core.generation:
+                self._quiet.token = (self.core.generation, CLOSED, False, 0.0)
+        else:
+            self._quiet.token = None
 
     cdef int _announce(self, int old, int new, cause) except -1:
         """Plan the next open period, then fire the transition's callbacks."""
@@ -254,6 +277,7 @@ cdef class CircuitBreaker:
             state == CLOSED and self.core.error_count + 1 < self.core.error_threshold
         ):
             self.core.error_count += 1
+            self._sync_quiet()
             return 0
         if self._clock is None:
             now = pcb_monotonic()
@@ -273,12 +297,13 @@ cdef class CircuitBreaker:
                     self.core.error_count -= 1
             else:
                 self.core.error_count = 0
+            self._sync_quiet()
             return 0
         self.core.success_count += 1
         if self.core.success_count < self.core.recovery_threshold:
             return 0
-        self._move(CLOSED)
         self.core.error_count = 0
+        self._move(CLOSED)
         self._announce(HALF_OPEN, CLOSED, None)
         return 0
 
@@ -332,26 +357,57 @@ cdef class CircuitBreaker:
 
     def __enter__(self):
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
-        cdef unsigned long long generation
-        cdef int admitted = _admit(self, False, &generation)
-        cdef double start = self._now() if self.core.timed else 0.0
-        entry = (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
-        self._entries.set(self._entries.get() + (entry,))
+        token = self._begin(False)
+        self._entries.set(self._entries.get() + (token,))
         return self
 
     def __exit__(self, exc_type, error, traceback):
         entries = self._entries.get()
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self.id))
-        generation, state, permit, start = entries[-1]
         self._entries.set(entries[:-1])
-        if permit:
+        self._end(entries[-1], error)
+        return False
+
+    # -- calls settled from Python: with-blocks, async calls, generators ----------------
+
+    def _begin(self, bint with_fallback):
+        """Return a call's token, (generation, state, permit, start), or reject it.
+
+        A rejection raises CircuitBreakerException, or returns None when
+        ``with_fallback`` says the caller will run the fallback instead.
+        """
+        cdef unsigned long long generation
+        cdef int admitted = _admit(self, with_fallback, &generation)
+        if admitted == PCB_USE_FALLBACK:
+            return None
+        cdef double start = self._now() if self.core.timed else 0.0
+        return (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
+
+    def _end(self, tuple token, error):
+        """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
+
+        None is a success; a BaseException that is not an Exception counts as nothing.
+        """
+        cdef unsigned long long generation = token[0]
+        cdef double start = token[3]
+        if token[2]:
             pcb_release(&self.core, generation)
         if error is None:
             self._record_success(generation, start)
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
-        return False
+
+    def _end_result(self, tuple token, result):
+        """Settle a call admitted by ``_begin`` that returned ``result``."""
+        cdef unsigned long long generation = token[0]
+        cdef double start = token[3]
+        if token[2]:
+            pcb_release(&self.core, generation)
+        if self._detect_error is not None and self._detect_error(result):
+            self._record_error(result, generation, start)
+        else:
+            self._record_success(generation, start)
 
     # -- manual control -------------------------------------------------------------
 
@@ -387,6 +443,7 @@ cdef class CircuitBreaker:
         if self._window is not None:
             self._window.clear()
         if old == state:
+            self._sync_quiet()
             return 0
         self._move(state)
         self._announce(old, state, None)

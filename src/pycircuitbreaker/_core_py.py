@@ -6,7 +6,7 @@ import time
 import weakref
 from contextvars import ContextVar
 
-from . import _constants
+from . import _async, _constants
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
@@ -94,6 +94,7 @@ class CircuitBreaker:
         "_clock",
         "_lock",
         "_entries",
+        "_quiet",
         "_state",
         "_generation",
         "_error_count",
@@ -149,6 +150,9 @@ class CircuitBreaker:
         self._permits_in_use = 0
         self._recover_at = 0.0
         self._opened_wall = time.time()
+        # Read by async wrappers: see _async.QuietView.
+        self._quiet = _async.QuietView()
+        self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
 
@@ -175,7 +179,7 @@ class CircuitBreaker:
 
     def _call_admitted(self, func, args, kwargs):
         """Run a call off the fast path: not CLOSED, or recorded in a window."""
-        admitted = self._admit(self._fallback is not None)
+        admitted = self._begin(self._fallback is not None)
         if admitted is None:
             return self._fallback(*args, **kwargs)
         generation, state, permit, start = admitted
@@ -199,28 +203,49 @@ class CircuitBreaker:
         """Decorate ``func`` so every call to it goes through this breaker."""
         return decorate(self, func, make_wrapper)
 
+    call_async = _async.call_async
+    __aenter__ = _async.aenter
+    __aexit__ = _async.aexit
+
     def __enter__(self):
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
-        admitted = self._admit(False)
-        self._entries.set(self._entries.get() + (admitted,))
+        token = self._begin(False)
+        self._entries.set(self._entries.get() + (token,))
         return self
 
     def __exit__(self, exc_type, error, traceback):
         entries = self._entries.get()
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
-        generation, state, permit, start = entries[-1]
         self._entries.set(entries[:-1])
+        self._end(entries[-1], error)
+        return False
+
+    def _end(self, token, error):
+        """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
+
+        None is a success; a BaseException that is not an Exception counts as nothing.
+        """
+        generation, state, permit, start = token
         if permit:
             self._release(generation)
         if error is None:
             self._record_success(generation, start)
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
-        return False
 
-    def _admit(self, with_fallback):
-        """Return (generation, state, permit, start) for a call, or reject it.
+    def _end_result(self, token, result):
+        """Settle a call admitted by ``_begin`` that returned ``result``."""
+        generation, state, permit, start = token
+        if permit:
+            self._release(generation)
+        if self._detect_error is not None and self._detect_error(result):
+            self._record_error(result, generation, start)
+        else:
+            self._record_success(generation, start)
+
+    def _begin(self, with_fallback):
+        """Return a call's token, (generation, state, permit, start), or reject it.
 
         ``start`` is the clock when the call starts, if calls are timed, else None.
 
@@ -292,6 +317,19 @@ class CircuitBreaker:
             self._openings = 0
         if state == _CLOSED and self._window is not None:
             self._window.clear()
+        self._sync_quiet()
+
+    def _sync_quiet(self):
+        """Publish whether the breaker is quiet (see _async.QuietView); caller holds the lock.
+
+        Called after every change of the state, the generation or the error count.
+        """
+        if self._state == _CLOSED and not self._error_count and self._window is None:
+            token = self._quiet.token
+            if token is None or token[0] != self._generation:
+                self._quiet.token = (self._generation, _CLOSED, False, None)
+        else:
+            self._quiet.token = None
 
     def _announce(self, old, new, cause):
         """Plan the next open period, then fire the transition's callbacks; no lock held."""
@@ -345,6 +383,7 @@ class CircuitBreaker:
                     state == _CLOSED and self._error_count + 1 < self._error_threshold
                 ):
                     self._error_count += 1
+                    self._sync_quiet()
                     return
                 if now is not None:
                     self._error_count += 1
@@ -375,12 +414,13 @@ class CircuitBreaker:
                         self._error_count -= 1
                 else:
                     self._error_count = 0
+                self._sync_quiet()
                 return
             self._success_count += 1
             if self._success_count < self._recovery_threshold:
                 return
-            self._move(_CLOSED)
             self._error_count = 0
+            self._move(_CLOSED)
         self._announce(_HALF_OPEN, _CLOSED, None)
 
     def _record_in_window(self, failed, cause, generation, start):
@@ -435,6 +475,7 @@ class CircuitBreaker:
             if self._window is not None:
                 self._window.clear()
             if old == state:
+                self._sync_quiet()
                 return
             self._move(state)
         self._announce(old, state, None)

@@ -1,7 +1,10 @@
 """Checks shared by every place that validates user input; messages name the value."""
 
+import inspect
 import math
 from numbers import Real
+
+from ._constants import MSG_ASYNC_CALLBACK
 
 
 def describe(value):
@@ -39,8 +42,14 @@ def real(name, value):
     return float(value)
 
 
-def callable_or_none(name, value):
-    """Return ``value`` if it is callable or None, else raise naming ``name``."""
+def callable_or_none(name, value, sync=True):
+    """Return ``value`` if it is callable or None, else raise naming ``name``.
+
+    With ``sync``, a coroutine function is refused too: the breaker calls it without
+    awaiting, so its body would never run.
+    """
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be callable or None, got {describe(value)}")
+    if sync and (inspect.iscoroutinefunction(value) or inspect.isasyncgenfunction(value)):
+        raise TypeError(MSG_ASYNC_CALLBACK.format(name=name, value=value))
     return value

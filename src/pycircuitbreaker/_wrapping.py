@@ -1,6 +1,10 @@
 """Turn a function into one guarded by a breaker, keeping its metadata."""
 
 import functools
+import inspect
+
+from ._async import make_async_wrapper
+from ._generators import make_async_generator_wrapper, make_generator_wrapper
 
 
 def decorate(breaker, func, make_wrapper):
@@ -10,7 +14,16 @@ def decorate(breaker, func, make_wrapper):
     if isinstance(func, (staticmethod, classmethod)):
         return type(func)(decorate(breaker, func.__func__, make_wrapper))
     require_callable(func)
-    wrapper = make_wrapper(breaker, func)
+    # Each kind of function settles its calls at a different moment: a coroutine when
+    # awaited, a generator when it ends, anything else when it returns.
+    if inspect.iscoroutinefunction(func):
+        wrapper = make_async_wrapper(breaker, func)
+    elif inspect.isasyncgenfunction(func):
+        wrapper = make_async_generator_wrapper(breaker, func)
+    elif inspect.isgeneratorfunction(func):
+        wrapper = make_generator_wrapper(breaker, func)
+    else:
+        wrapper = make_wrapper(breaker, func)
     functools.update_wrapper(wrapper, func)
     return wrapper
 
