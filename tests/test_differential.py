@@ -852,6 +852,10 @@ def check_agreement(subject, model, step_no, read_state):
     # these never moves OPEN to HALF_OPEN either. Wall-clock datetimes: to the microsecond.
     period = (breaker.recovery_start_time - breaker.open_time).total_seconds()
     assert abs(period - model.open_period) <= 1e-6, f"{where} open period {period!r} {model!r}"
+    # The view async wrappers read instead of admitting: quiet exactly while CLOSED with
+    # nothing counted and no window.
+    quiet = model.mode is CLOSED and model.error_count == 0 and model.window is None
+    assert (breaker._quiet.token is not None) == quiet, f"{where} quiet view {model!r}"
     if read_state:
         state = breaker.state
         assert state is model.read_state(), f"{where} state {state} != {model.mode} {model!r}"
