@@ -112,6 +112,8 @@ cdef class CircuitBreaker:
     cdef double _slow_call_duration
     cdef object _entries
     cdef readonly object _quiet
+    cdef bint _quiet_published
+    cdef unsigned long long _quiet_generation
     cdef object __weakref__
 
     call_async = call_async
@@ -172,6 +174,7 @@ cdef class CircuitBreaker:
         self.core.opened_wall = pcb_wall()
         # Read by async wrappers: see _async.QuietView.
         self._quiet = QuietView()
+        self._quiet_published = False
         self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
@@ -213,13 +216,16 @@ cdef class CircuitBreaker:
 
         Called after every change of the state, the generation or the error count.
         """
-        cdef tuple token
+        # What was last published is mirrored in C, so that the usual case, nothing to
+        # change (an error counted on top of others), costs no Python attribute access.
         if self.core.state == CLOSED and not self.core.error_count and self._window is None:
-            token = self._quiet.token
-            if token is None or token[0] != self.core.generation:
+            if not self._quiet_published or self._quiet_generation != self.core.generation:
                 self._quiet.token = (self.core.generation, CLOSED, False, 0.0)
-        else:
+                self._quiet_published = True
+                self._quiet_generation = self.core.generation
+        elif self._quiet_published:
             self._quiet.token = None
+            self._quiet_published = False
 
     cdef int _announce(self, int old, int new, cause) except -1:
         """Plan the next open period, then fire the transition's callbacks."""
