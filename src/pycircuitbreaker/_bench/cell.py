@@ -1,9 +1,11 @@
 """A ``Cell`` is one row's callable for one scenario, checked to be in the right state."""
 
+import functools
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .awaiting import BATCH, AsyncTimer, run
 from .functions import Boom
 from .scenarios import RAISES, REJECTS, RETURNS, Scenario
 
@@ -27,6 +29,7 @@ class WrongState(AssertionError):
 class Cell:
     """What the timing loop calls: ``func()`` or ``func(arg)``, catching ``catches``.
 
+    In an async scenario the loop awaits that call instead (``awaiting`` runs it).
     ``state`` and ``errors`` probe the breaker behind it (None for baselines, which have
     neither); ``keep`` holds anything that must stay alive while the cell is timed.
     """
@@ -40,9 +43,16 @@ class Cell:
     errors: Optional[Callable[[], int]] = None
     keep: Any = field(default=None, repr=False)
 
+    @property
+    def awaited(self):
+        """Return whether each call is awaited (an async scenario)."""
+        return self.scenario is not None and self.scenario.awaited
+
     def statement(self):
         """Return (source, globals) of one iteration of the timing loop."""
         call = "f()" if self.arg is NO_ARG else "f(x)"
+        if self.awaited:
+            call = "await " + call
         if self.catches is not None:
             call = f"try:\n    {call}\nexcept E:\n    pass"
         return call, {"f": self.func, "x": self.arg, "E": self.catches}
@@ -56,7 +66,13 @@ class Cell:
         return namespace["once"]
 
     def benchmark_target(self):
-        """Return (callable, args) for pytest-benchmark: ``func`` unless it must be caught."""
+        """Return (callable, args) for pytest-benchmark: ``func`` unless it must be caught.
+
+        An async cell gives a run of ``awaiting.BATCH`` awaits in one coroutine instead,
+        timed as the bench command times it.
+        """
+        if self.awaited:
+            return functools.partial(AsyncTimer(*self.statement()).timeit, BATCH), ()
         if self.catches is None:
             return self.func, (() if self.arg is NO_ARG else (self.arg,))
         return self.once(), ()
@@ -87,10 +103,9 @@ class Cell:
 
     def _call_once(self):
         try:
-            if self.arg is NO_ARG:
-                self.func()
-            else:
-                self.func(self.arg)
+            result = self.func() if self.arg is NO_ARG else self.func(self.arg)
+            if self.awaited:
+                run(result)
         except Boom as error:
             return RAISES, error
         except Exception as error:

@@ -14,8 +14,9 @@ from .grid import FAILED, Grid
 from .leaks import REJECTIONS, check_rejections
 from .results import Results
 from .rows import BY_KEY as ROWS_BY_KEY
-from .rows import all_rows
+from .rows import all_rows, async_rows
 from .scaling import CROWD, registry_cell
+from .scenarios import ASYNC_SCENARIOS
 from .targets import evaluate
 from .windows import CALLS as WINDOW_CALLS
 from .windows import check_row as check_window_memory
@@ -28,7 +29,8 @@ def parse(argv):
     parser = argparse.ArgumentParser(
         prog="python -m pycircuitbreaker bench",
         description="Time this project's breaker (compiled and pure) beside baselines and "
-                    "peers, then judge issue #3's speed targets. Never fails on speed.",
+                    "peers, sync and async, then judge the speed targets of issues #3-#5. "
+                    "Never fails on speed.",
     )
     parser.add_argument("--fast", action="store_true",
                         help="time each cell briefly (smoke test: seconds, rough numbers)")
@@ -58,21 +60,29 @@ def main(argv=None):
     budget = timing.FAST if args.fast else timing.FULL
     budget = dataclasses.replace(budget, rounds=args.rounds or budget.rounds,
                                  seconds=args.seconds or budget.seconds)
-    rows = [row for row in all_rows() if not args.rows or row.key in args.rows.split(",")]
+    chosen = args.rows.split(",") if args.rows else None
+    rows = [row for row in all_rows() if not chosen or row.key in chosen]
     started = time.perf_counter()
 
     progress("building cells (the first run also compiles the Cython floor)")
     grid = Grid(rows)
+    async_grid = Grid([row for row in async_rows() if not chosen or row.key in chosen],
+                      ASYNC_SCENARIOS)
+    # Sync and async cells in the same shuffled rounds: their ratios come from one run.
+    entries = grid.measured() + async_grid.measured()
     detector = Cell(row="detector", scenario=None, func=never_error, arg=None)
-    cells = [entry.cell for entry in grid.measured()] + [detector]
+    cells = [entry.cell for entry in entries] + [detector]
     estimate = len(cells) * budget.rounds * budget.seconds
     progress(f"timing {len(cells)} cells: {budget.rounds} rounds of one "
              f"~{budget.seconds * 1000:g} ms sample each, at least {estimate:.0f} s")
     samples = timing.measure(cells, budget, lambda done, total: progress(f"round {done}/{total}"))
-    for entry, cell_samples in zip(grid.measured(), samples):
+    for entry, cell_samples in zip(entries, samples):
         entry.samples = cell_samples
     grid.reverify()
+    async_grid.reverify()
     results = Results(grid=grid, budget=budget, loop_ns=timing.loop_overhead_ns(budget),
+                      async_grid=async_grid,
+                      async_loop_ns=timing.loop_overhead_ns(budget, awaited=True),
                       detector_ns=timing.median(samples[-1]))
 
     ours = [row for row in rows if row.kind == "ours" and row.key not in grid.unavailable]
@@ -87,7 +97,7 @@ def main(argv=None):
 
     elapsed = time.perf_counter() - started
     print_report(results, args, elapsed)
-    failed = [e for e in grid.entries.values() if e.status == FAILED]
+    failed = [e for g in (grid, async_grid) for e in g.entries.values() if e.status == FAILED]
     return 1 if failed else 0
 
 
@@ -113,6 +123,7 @@ def print_report(results, args, elapsed):
              f"python:  {python_line}"]
     lines += report.method(results, fast=args.fast)
     lines += report.tables(results)
+    lines += report.async_tables(results)
     lines += report.notes(results)
     lines += report.side_measurements(results)
     lines += report.verdicts(evaluate(results), fast=args.fast)

@@ -1,4 +1,8 @@
-"""The guarded functions, exceptions and detector that every row uses alike."""
+"""The guarded functions, exceptions and detector that every row uses alike.
+
+Each guarded function has an ``async def`` twin for the async scenarios; none of the
+twins ever suspends, so an await of one runs it to the end at once.
+"""
 
 
 class Boom(Exception):
@@ -34,5 +38,29 @@ def make_forwarder(func):
 
     def fwd(*args, **kwargs):
         return func(*args, **kwargs)
+
+    return fwd
+
+
+async def anoop():
+    """Do nothing; the coroutine function every async scenario guards when it should return."""
+    return None
+
+
+async def aboom():
+    """Raise a new ``Boom``; the coroutine function guarded where an async scenario raises."""
+    raise Boom()
+
+
+async def areject():
+    """Raise a new ``Rejected``; the bare await's stand-in for a rejection."""
+    raise Rejected()
+
+
+def make_async_forwarder(func):
+    """Return the simplest ``async def`` wrapper around the coroutine function ``func``."""
+
+    async def fwd(*args, **kwargs):
+        return await func(*args, **kwargs)
 
     return fwd

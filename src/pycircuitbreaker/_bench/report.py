@@ -4,7 +4,7 @@ import textwrap
 
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
 from .rows.original import install_dir
-from .scenarios import DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
+from .scenarios import ASYNC_SCENARIOS, DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
 from .timing import number
 
 LABEL = 24
@@ -35,7 +35,11 @@ def method(results, fast=False):
         "and the variants through the decorator. Baselines have no breaker: each is "
         "measured once per outcome (returns, raises, rejects) and shown in every column "
         "with that outcome. Windows: count_window(100), count_window(100_000), "
-        "time_window(60) and count_window(100, slow_call_duration=10), never tripped."
+        "time_window(60) and count_window(100, slow_call_duration=10), never tripped. "
+        "Async: an async def target, each call one `await f()` in the same kind of loop run "
+        "inside one coroutine (driven without an event loop, as no target ever suspends), "
+        "timed in the same rounds; each number includes creating and finishing the "
+        "coroutines awaited and that loop's overhead."
     )
     if any(row.key == "pycircuitbreaker050" for row in peers):
         text += f" pycircuitbreaker 0.5.0 is loaded from {install_dir()}."
@@ -63,6 +67,34 @@ def tables(results):
         if not any(fastest):
             continue  # no peer can run these (the windows): nothing to compare with
         lines += ["", f"ratio to the fastest peer, {title} (that peer = 1.00x)"]
+        names = _line("  (fastest peer)", [SHORT.get(r.key, r.key) if r else "none"
+                                           for r in fastest])
+        lines += _table(grid, scenarios, lambda row, s: _ratio_cell(
+            grid, row, s, grid.fastest_peer(s)[1]), under_header=names)
+    return lines
+
+
+def async_tables(results):
+    """Return the lines of the async ns/call table and its ratio tables (issue #5)."""
+    grid = results.async_grid
+    if grid is None or not grid.rows:
+        return []
+    scenarios = list(ASYNC_SCENARIOS)
+    lines = ["", "ns per await, async def target (median; lower is better; creating and "
+                 "finishing the coroutines awaited included)"]
+    lines += _table(grid, scenarios, lambda row, s: _ns_cell(grid, row, s))
+    for key, title in (("async_forwarder", "the async forwarder, issue #5's reference"),
+                       ("bare_await", "the bare await")):
+        # Only the columns it has: a forwarder never rejects.
+        columns = [s for s in scenarios if grid.ns(key, s) is not None]
+        if not columns:
+            continue
+        lines += ["", f"async: ratio to {title} (= 1.00x)"]
+        lines += _table(grid, columns, lambda row, s, key=key: _ratio_cell(
+            grid, row, s, grid.ns(key, s)))
+    fastest = [grid.fastest_peer(s)[0] for s in scenarios]
+    if any(fastest):
+        lines += ["", "async: ratio to the fastest async peer (that peer = 1.00x)"]
         names = _line("  (fastest peer)", [SHORT.get(r.key, r.key) if r else "none"
                                            for r in fastest])
         lines += _table(grid, scenarios, lambda row, s: _ratio_cell(
@@ -107,16 +139,20 @@ def _ratio_cell(grid, row, scenario, reference):
 
 def notes(results):
     """Return lines explaining every n/a, missing row and failure in the tables."""
-    grid = results.grid
-    lines = []
-    for key, reason in grid.unavailable.items():
-        lines.append(f"  -    {key}: not measured: {reason}")
-    seen = set()
-    for entry in grid.entries.values():
-        if entry.status in (NOT_APPLICABLE, FAILED) and (entry.row.key, entry.note) not in seen:
-            seen.add((entry.row.key, entry.note))
-            where = f"{entry.row.key} {entry.scenario.column}"
-            lines.append(f"  {MARK[entry.status]:<4} {where}: {entry.note}")
+    lines, seen = [], set()
+    for grid, prefix in ((results.grid, ""), (results.async_grid, "async ")):
+        if grid is None:
+            continue
+        for key, reason in grid.unavailable.items():
+            if key not in seen:  # a peer missing from both tables is said once
+                seen.add(key)
+                lines.append(f"  -    {key}: not measured: {reason}")
+        for entry in grid.entries.values():
+            said = (entry.row.key, entry.note)
+            if entry.status in (NOT_APPLICABLE, FAILED) and said not in seen:
+                seen.add(said)
+                where = f"{entry.row.key} {prefix}{entry.scenario.column}"
+                lines.append(f"  {MARK[entry.status]:<4} {where}: {entry.note}")
     return ["", "Not measured:"] + lines if lines else []
 
 
@@ -125,6 +161,9 @@ def side_measurements(results):
     lines = ["", "Other measurements:",
              f"  empty timing-loop iteration: {number(results.loop_ns)} ns "
              "(included in every number above; nothing is subtracted)"]
+    if results.async_loop_ns is not None:
+        lines.append(f"  empty async timing-loop iteration: {number(results.async_loop_ns)} ns "
+                     "(included in every async number; nothing is subtracted)")
     if results.detector_ns is not None:
         lines.append(f"  one direct call of the detector (never_error(result)): "
                      f"{number(results.detector_ns)} ns")
@@ -142,7 +181,7 @@ def side_measurements(results):
 def verdicts(verdict_list, fast=False):
     """Return the target lines: status, target, then the numbers behind it."""
     caveat = "; FAST MODE, so these verdicts are not evidence" if fast else ""
-    lines = ["", f"Targets (issues #3 and #4; judged from this run's medians{caveat}):"]
+    lines = ["", f"Targets (issues #3, #4 and #5; judged from this run's medians{caveat}):"]
     for verdict in verdict_list:
         lines.append(f"  {verdict.status:<8} {verdict.target}")
         lines.append(f"  {'':<8}   {verdict.detail}")

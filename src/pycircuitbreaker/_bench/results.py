@@ -11,11 +11,15 @@ from .windows import WindowMemory
 
 @dataclass
 class Results:
-    """The grid plus the side measurements the targets need."""
+    """The grids plus the side measurements the targets need."""
 
     grid: Grid
     budget: Budget
     loop_ns: float
+    #: The async table (issue #5), timed in the same rounds as ``grid``.
+    async_grid: Optional[Grid] = None
+    #: One empty iteration of the async timing loop, in ns.
+    async_loop_ns: Optional[float] = None
     detector_ns: Optional[float] = None
     #: row key -> (ns/call with 1 breaker registered, with ``crowd`` registered)
     registry: Dict[str, Tuple[float, float]] = field(default_factory=dict)

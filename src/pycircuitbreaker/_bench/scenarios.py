@@ -43,6 +43,8 @@ class Scenario:
     outcome: str
     form: str = DECORATOR
     variant: str = PLAIN
+    #: Whether the guarded function is an ``async def`` whose calls are awaited.
+    awaited: bool = False
 
 
 SCENARIOS = (
@@ -71,15 +73,31 @@ SCENARIOS = (
     Scenario("a_slow_calls", "a slow", "(a) with slow-call detection", CLOSED, RETURNS,
              variant=SLOW_CALLS),
 )
-BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
+# Issue #5: the same calls on an ``async def``, awaited. Only these rows take part; the
+# table and its rows are separate (rows.ASYNC_ROW_CLASSES).
+ASYNC_SCENARIOS = (
+    Scenario("async_a_closed_decorator", "a deco", "(a) async, closed, returns, decorator",
+             CLOSED, RETURNS, awaited=True),
+    Scenario("async_a_closed_call", "a call",
+             "(a) async, closed, returns, await breaker.call_async(f)", CLOSED, RETURNS,
+             form=CALL, awaited=True),
+    Scenario("async_b_closed_raises", "b raise",
+             "(b) async, closed, raises (counted, never trips)", CLOSED, RAISES, awaited=True),
+    Scenario("async_c_open_rejects", "c reject", "(c) async, open, rejects", OPEN, REJECTS,
+             awaited=True),
+)
+BY_KEY = {scenario.key: scenario for scenario in SCENARIOS + ASYNC_SCENARIOS}
 
 # One scenario per outcome, with default options: baselines (which have no state or
 # options) are measured only there, and the NET_ERROR, detect_error and window variants
-# are compared with it.
+# are compared with it. The async baselines likewise, among the async scenarios.
 CANONICAL = {RETURNS: BY_KEY["a_closed_decorator"], RAISES: BY_KEY["b_closed_raises"],
              REJECTS: BY_KEY["c_open_rejects"]}
+ASYNC_CANONICAL = {RETURNS: BY_KEY["async_a_closed_decorator"],
+                   RAISES: BY_KEY["async_b_closed_raises"],
+                   REJECTS: BY_KEY["async_c_open_rejects"]}
 
 
 def canonical(scenario):
-    """Return the default-options scenario with the same outcome as ``scenario``."""
-    return CANONICAL[scenario.outcome]
+    """Return the default-options scenario with the outcome (and awaiting) of ``scenario``."""
+    return (ASYNC_CANONICAL if scenario.awaited else CANONICAL)[scenario.outcome]

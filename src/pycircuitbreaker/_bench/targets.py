@@ -1,7 +1,8 @@
-"""The speed targets of issues #3 and #4, judged from one run's numbers: MET / NOT MET / UNKNOWN.
+"""The speed targets of issues #3-#5, judged from one run's numbers: MET / NOT MET / UNKNOWN.
 
 Issue #3: the breaker against the floor and the peers. Issue #4: the failure-rate windows
-(strategy objects), against the floor, against each other and in memory.
+(strategy objects), against the floor, against each other and in memory. Issue #5: the
+async decorator against an ``async def`` forwarder.
 """
 
 from dataclasses import dataclass
@@ -60,7 +61,21 @@ def evaluate(results):
     verdicts += [_detect_error(results, key) for key in OURS]
     verdicts += [_registry(results, key) for key in OURS]
     verdicts += _windows(results)
+    verdicts += _async(results)
     return verdicts
+
+
+def _async(results):
+    """Return issue #5's verdicts: each core's async decorator against the async forwarder."""
+    grid = results.async_grid
+    deco = BY_KEY["async_a_closed_decorator"]
+
+    def ns(row_key):
+        return grid.ns(row_key, deco) if grid is not None else None
+
+    return [_ratio(f"async (a) {key}, decorator: at most 1.3x the async forwarder",
+                   ns(key), ns("async_forwarder"), 1.3, "async forwarder")
+            for key in OURS]
 
 
 def _windows(results):

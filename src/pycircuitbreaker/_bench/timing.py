@@ -10,6 +10,9 @@ cell, so ratios between cells stay fair. The garbage collector stays enabled (ti
 would switch it off) so that exceptions which leave reference cycles pay for them; the
 young generations are collected between samples so that no cell pays for the garbage
 of the cell timed before it.
+
+Async cells are timed in the same rounds, by the same loop run inside one coroutine
+(``awaiting.AsyncTimer``): their numbers include that loop's own overhead instead.
 """
 
 import gc
@@ -18,6 +21,7 @@ import statistics
 import timeit
 from dataclasses import dataclass
 
+from .awaiting import AsyncTimer
 from .cell import Cell
 
 # timeit runs ``setup`` inside its timing function, right before the loop starts.
@@ -37,8 +41,10 @@ FAST = Budget(rounds=5, seconds=0.002)
 
 
 def timer_for(cell: Cell):
-    """Return a timeit.Timer whose loop body is one iteration of ``cell``."""
+    """Return a timeit.Timer (an AsyncTimer if awaited) whose loop body is one call of ``cell``."""
     source, namespace = cell.statement()
+    if cell.awaited:
+        return AsyncTimer(source, namespace)
     return timeit.Timer(source, setup=ENABLE_GC, globals=dict(namespace))
 
 
@@ -81,9 +87,9 @@ def median(samples):
     return statistics.median(samples) if samples else None
 
 
-def loop_overhead_ns(budget):
-    """Return the cost of one empty iteration of the timing loop, in ns (for the report)."""
-    timer = timeit.Timer("pass", setup=ENABLE_GC)
+def loop_overhead_ns(budget, awaited=False):
+    """Return the cost of one empty iteration of the sync or async timing loop, in ns."""
+    timer = AsyncTimer("pass", {}) if awaited else timeit.Timer("pass", setup=ENABLE_GC)
     number = calibrate(timer, budget.seconds)
     return median([timer.timeit(number) / number * 1e9 for _ in range(budget.rounds)])
 

@@ -1,6 +1,6 @@
 """What every row of the table provides."""
 
-from ..functions import Boom, boom
+from ..functions import Boom, aboom, anoop, boom, noop
 from ..scenarios import DETECT_ERROR, HALF_OPEN, NET_ERROR, NEVER, OPEN, RAISES, REJECTS
 from ..windows import STRATEGIES as WINDOW_STRATEGIES
 
@@ -67,6 +67,13 @@ def breaker_options(scenario, strategies, never_error):
     elif scenario.outcome == RAISES:
         options["error_threshold"] = NEVER
     return options
+
+
+def guarded(scenario):
+    """Return the function a breaker guards in ``scenario``: raising or not, async def or not."""
+    if scenario.awaited:
+        return aboom if scenario.outcome == RAISES else anoop
+    return boom if scenario.outcome == RAISES else noop
 
 
 def trip(call):

@@ -1,12 +1,17 @@
-"""Rows with no breaker: what the same call costs bare, wrapped in Python, and in Cython."""
+"""Rows with no breaker: what the same call costs bare, wrapped in Python, and in Cython.
+
+The async table has its own two: a bare await, and an ``async def`` forwarder.
+"""
 
 from .. import floor
 from ..cell import Cell, NotApplicable
-from ..functions import Boom, Rejected, boom, make_forwarder, noop, reject
+from ..functions import (Boom, Rejected, aboom, anoop, areject, boom, make_async_forwarder,
+                         make_forwarder, noop, reject)
 from ..scenarios import RAISES, REJECTS, canonical
 from .base import Row
 
 NEVER_REJECTS = "a forwarder never rejects (direct call's (c) is a Python-level raise)"
+ASYNC_NEVER_REJECTS = "a forwarder never rejects (bare await's (c) is a Python-level raise)"
 
 
 class Baseline(Row):
@@ -79,3 +84,39 @@ class Floor(Baseline):
             return self.module.Forwarder(boom), Boom
         return self.module.Forwarder(noop), None
 
+
+class BareAwait(Baseline):
+    """Await the ``async def`` itself: the least any awaited call costs."""
+
+    key = "bare_await"
+    label = "bare await"
+
+    def _load(self):
+        return True
+
+    def _callable(self, outcome):
+        if outcome == RAISES:
+            return aboom, Boom
+        if outcome == REJECTS:
+            return areject, Rejected
+        return anoop, None
+
+
+class AsyncForwarder(Baseline):
+    """Await through ``async def fwd(*a, **k): return await f(*a, **k)``: issue #5's reference."""
+
+    key = "async_forwarder"
+    label = "async forwarder"
+
+    def _load(self):
+        return True
+
+    def not_applicable(self, scenario):
+        return ASYNC_NEVER_REJECTS if scenario.outcome == REJECTS else None
+
+    def _callable(self, outcome):
+        if outcome == REJECTS:
+            raise NotApplicable(ASYNC_NEVER_REJECTS)
+        if outcome == RAISES:
+            return make_async_forwarder(aboom), Boom
+        return make_async_forwarder(anoop), None

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from ..cell import NO_ARG, Cell, Unavailable
-from ..functions import boom, never_error, noop
-from ..scenarios import CLOSED, DECORATOR, NET_ERROR, RAISES
-from .base import Row, breaker_options, caught, no_windows, trip
+from ..functions import never_error
+from ..scenarios import CLOSED, DECORATOR, NET_ERROR
+from .base import Row, breaker_options, caught, guarded, no_windows, trip
 
 ENV_DIR = "PYCIRCUITBREAKER_BENCH_050"
 VERSION = "0.5.0"
@@ -70,19 +70,21 @@ class Original(Row):
         return VERSION
 
     def not_applicable(self, scenario):
+        if scenario.awaited:
+            return "no async support"
         return no_windows(scenario, f"pycircuitbreaker {VERSION}")
 
     def build(self, scenario):
         original = self.module
         options = breaker_options(scenario, original.CircuitBreakerStrategy, never_error)
-        guarded = boom if scenario.outcome == RAISES else noop
+        target = guarded(scenario)
         if scenario.form == DECORATOR:
-            func, arg = original.circuit(guarded, **options), NO_ARG
+            func, arg = original.circuit(target, **options), NO_ARG
             # Its wrapper does not expose the breaker; the closure holds it.
             breaker = inspect.getclosurevars(func).nonlocals["breaker"]
         else:
             breaker = original.CircuitBreaker(**options)
-            func, arg = breaker.call, guarded
+            func, arg = breaker.call, target
         if scenario.state != CLOSED:
             trip(breaker.call)
         if scenario.variant == NET_ERROR:

@@ -7,13 +7,13 @@ from ...exceptions import CircuitBreakerException
 from ...strategies import CircuitBreakerStrategy
 from ..._version import __version__
 from ..cell import NO_ARG, Cell, Unavailable
-from ..functions import boom, never_error, noop
-from ..scenarios import CLOSED, DECORATOR, RAISES
-from .base import Row, breaker_options, caught, trip
+from ..functions import never_error
+from ..scenarios import CLOSED, DECORATOR
+from .base import Row, breaker_options, caught, guarded, trip
 
 
 class OurCore(Row):
-    """A row built on one of this project's cores, through ``circuit`` or ``breaker.call``."""
+    """A row built on one of this project's cores: ``circuit``, ``call`` or ``call_async``."""
 
     kind = "ours"
     module_name = ""
@@ -34,13 +34,15 @@ class OurCore(Row):
         """Return a Cell; ``extra_options`` (e.g. ``registry``) go to the breaker as well."""
         options = breaker_options(scenario, CircuitBreakerStrategy, never_error)
         options.update(extra_options)
-        guarded = boom if scenario.outcome == RAISES else noop
+        target = guarded(scenario)
         if scenario.form == DECORATOR:
-            func = make_circuit(self.module.CircuitBreaker)(guarded, **options)
+            # On an async def this is the async wrapper (_async.make_async_wrapper).
+            func = make_circuit(self.module.CircuitBreaker)(target, **options)
             breaker, arg = func.breaker, NO_ARG
         else:
             breaker = self.module.CircuitBreaker(**options)
-            func, arg = breaker.call, guarded
+            func = breaker.call_async if scenario.awaited else breaker.call
+            arg = target
         if scenario.state != CLOSED:
             trip(breaker.call)
         return Cell(

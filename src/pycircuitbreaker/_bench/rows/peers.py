@@ -4,9 +4,8 @@ import importlib
 from importlib import metadata
 
 from ..cell import NO_ARG, Cell, Unavailable
-from ..functions import boom, noop
 from ..scenarios import DECORATOR, DETECT_ERROR, HALF_OPEN, NET_ERROR, NEVER, OPEN, RAISES
-from .base import Row, caught, no_windows, normalized, trip
+from .base import Row, caught, guarded, no_windows, normalized, trip
 
 
 class InstalledPeer(Row):
@@ -45,6 +44,16 @@ class PyBreaker(InstalledPeer):
     label = "pybreaker"
     distribution = "pybreaker"
 
+    def not_applicable(self, scenario):
+        if not scenario.awaited:
+            return super().not_applicable(scenario)
+        # Its plain decorator would return the coroutine unawaited: nothing guarded.
+        if not getattr(self.module, "HAS_TORNADO_SUPPORT", False):
+            return ("pybreaker awaits only through tornado (call_async), which is not "
+                    "installed (this benchmark does not add it)")
+        return ("pybreaker's async path is a tornado coroutine, which needs a running event "
+                "loop; the async cells run without one")
+
     def build(self, scenario):
         pybreaker = self.module
         breaker = pybreaker.CircuitBreaker(
@@ -59,9 +68,9 @@ class PyBreaker(InstalledPeer):
         elif scenario.state == HALF_OPEN:
             breaker.half_open()
         if scenario.form == DECORATOR:
-            func, arg = breaker(boom if scenario.outcome == RAISES else noop), NO_ARG
+            func, arg = breaker(guarded(scenario)), NO_ARG
         else:
-            func, arg = breaker.call, boom if scenario.outcome == RAISES else noop
+            func, arg = breaker.call, guarded(scenario)
         return Cell(
             row=self.key,
             scenario=scenario,
@@ -75,7 +84,7 @@ class PyBreaker(InstalledPeer):
 
 
 class FabfuelCircuitBreaker(InstalledPeer):
-    """circuitbreaker (fabfuel): opened by real failures; decorator and ``.call``."""
+    """circuitbreaker (fabfuel): opened by real failures; decorator, ``.call``, ``.call_async``."""
 
     key = "circuitbreaker"
     label = "circuitbreaker"
@@ -97,9 +106,11 @@ class FabfuelCircuitBreaker(InstalledPeer):
             failure_threshold=threshold, recovery_timeout=timeout, name=f"bench-{scenario.key}"
         )
         if scenario.form == DECORATOR:
-            func, arg = breaker(boom if scenario.outcome == RAISES else noop), NO_ARG
+            # On an async def it returns its own async wrapper.
+            func, arg = breaker(guarded(scenario)), NO_ARG
         else:
-            func, arg = breaker.call, boom if scenario.outcome == RAISES else noop
+            func = breaker.call_async if scenario.awaited else breaker.call
+            arg = guarded(scenario)
         if scenario.state in (OPEN, HALF_OPEN):
             # Its .call counts failures but never rejects; that is enough to trip it.
             trip(breaker.call)
