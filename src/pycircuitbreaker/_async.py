@@ -75,25 +75,38 @@ async def aexit(self, exc_type, error, traceback):
 def make_async_wrapper(breaker, func):
     """Return a coroutine function that awaits ``func`` through ``breaker``."""
     quiet = breaker._quiet
-    detect_error = breaker.config.detect_error
-    end = breaker._end
-    call = breaker.call_async
+    config = breaker.config
+    detect_error = config.detect_error
+    fallback = config.fallback
+    begin, end, end_result = breaker._begin, breaker._end, breaker._end_result
 
     async def circuit_wrapper(*args, **kwargs):
         token = quiet.token
+        if token is not None:
+            # Quiet: admitted without asking.
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as error:
+                end(token, error)
+                raise
+            if detect_error is not None:
+                end_result(token, result)
+            elif quiet.token is not token:
+                # Errors were counted or the state moved meanwhile: settle as a
+                # success (the core drops it if the generation moved on).
+                end(token, None)
+            return result
+        # Admission is decided here rather than in call_async, so that a rejection
+        # makes no coroutine of its own.
+        token = begin(fallback is not None)
         if token is None:
-            return await call(func, *args, **kwargs)
+            return await _maybe_await(fallback(*args, **kwargs))
         try:
             result = await func(*args, **kwargs)
-        except Exception as error:
+        except BaseException as error:
             end(token, error)
             raise
-        if detect_error is not None:
-            breaker._end_result(token, result)
-        elif quiet.token is not token:
-            # Errors were counted or the state moved meanwhile: settle as a success
-            # (the core drops it if the generation moved on).
-            end(token, None)
+        end_result(token, result)
         return result
 
     circuit_wrapper.breaker = breaker
