@@ -620,7 +620,7 @@ def test_coroutine_function_callbacks_are_refused(impl, option):
         pass
 
     with pytest.raises(TypeError, match=rf"^{option} must be a plain function, got the "
-                                        r"coroutine function .*create_task"):
+                                        r"async function .*create_task"):
         impl.CircuitBreaker(**{option: callback})
     with pytest.raises(TypeError, match=rf"^{option} must be a plain function"):
         impl.circuit(**{option: callback})

@@ -4,6 +4,7 @@ import asyncio
 import gc
 import inspect
 import pickle
+import threading
 
 import pytest
 from conftest import Boom
@@ -417,3 +418,49 @@ def test_cancelled_async_generator_counts_nothing_and_frees_the_permit(trial_bre
     assert trial_breaker.half_open_calls == 0
     assert trial_breaker.state == HALF_OPEN
     assert trial_breaker.success_count == 0 and trial_breaker.error_count == 0
+
+
+# -- the cycle collector may settle a generator at any moment ------------------------------
+
+
+def drop_in_a_cycle(generator):
+    """Make ``generator`` reachable only through a reference cycle, then drop it."""
+    holder = {"generator": generator}
+    holder["self"] = holder
+
+
+def test_generator_dropped_in_a_cycle_frees_its_permit_when_collected(trial_breaker):
+    gc.disable()
+    try:
+        drop_in_a_cycle(trial_breaker(numbers)(2))
+        assert trial_breaker.half_open_calls == 1  # unreachable, not yet collected
+        gc.collect()
+    finally:
+        gc.enable()
+    assert trial_breaker.half_open_calls == 0
+
+
+def test_collection_inside_the_pure_twins_bookkeeping_does_not_deadlock(clock):
+    # The cycle collector can run at any allocation, including one the pure twin makes
+    # while it holds its lock; the permit given back from there must not wait for the
+    # same lock.
+    from conftest import load_impl
+
+    breaker = load_impl("py").CircuitBreaker(clock=clock, half_open_max_calls=1)
+    half_open(breaker, clock)
+    done = threading.Event()
+
+    def collect_under_the_lock():
+        gc.disable()
+        try:
+            drop_in_a_cycle(breaker(numbers)(2))
+            with breaker._lock:
+                gc.collect()
+        finally:
+            gc.enable()
+        done.set()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    assert done.wait(5), "the collector deadlocked on the breaker's lock"
+    assert breaker.half_open_calls == 0

@@ -38,7 +38,7 @@ MSG_NO_PERMIT = "Circuit {id} HALF_OPEN with all {permits} trial calls in flight
 MSG_EXIT_WITHOUT_ENTER = "circuit breaker {id!r}: __exit__ without a matching __enter__"
 MSG_NOT_AWAITABLE = "call_async() needs a function that returns an awaitable; {func!r} returned {value}"
 MSG_ASYNC_CALLBACK = (
-    "{name} must be a plain function, got the coroutine function {value!r}: the breaker "
+    "{name} must be a plain function, got the async function {value!r}: the breaker "
     "calls it synchronously, so its coroutine would never run; schedule your coroutine "
     "from a plain function instead (e.g. asyncio.get_running_loop().create_task(...))"
 )

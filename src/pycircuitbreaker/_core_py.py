@@ -58,7 +58,7 @@ class _ForkGuard:
         # Every breaker, not only those locked before: one built by another thread
         # meanwhile may have been mid-update too.
         for breaker in list(self._breakers):
-            breaker._lock = threading.Lock()
+            breaker._lock = threading.RLock()
 
 
 _FORK_GUARD = _ForkGuard()
@@ -135,8 +135,10 @@ class CircuitBreaker:
         # Set when slow calls count: then every call is timed.
         self._slow_call_duration = self._rule.slow_call_duration if self._rule else None
         self._clock = time.monotonic if config.clock is None else config.clock
-        # Guards every counter update; never held while user code runs.
-        self._lock = threading.Lock()
+        # Guards every counter update; never held while user code runs. Reentrant,
+        # because the cycle collector may finalize a guarded generator (which gives its
+        # permit back) at any allocation, including one made while this lock is held.
+        self._lock = threading.RLock()
         _FORK_GUARD.add(self)
         # (generation, state, permit) of each `with breaker:` block open in this
         # context; a ContextVar, so threads and asyncio tasks each see their own.
