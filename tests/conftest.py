@@ -65,3 +65,55 @@ def fail(exc=None):
 def ok(value="ok"):
     """Return a function that returns ``value``."""
     return lambda *args, **kwargs: value
+
+
+# -- Redis: a real redis-server of the tests' own (see redis_server.py) --------------------
+
+
+def _redis_module():
+    import os
+
+    from redis_server import REQUIRE_ENV
+
+    try:
+        import redis
+    except ImportError:
+        hint = "the redis package is not installed (pip install '.[test]')"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{hint}, and {REQUIRE_ENV} says these tests must run")
+        pytest.skip(hint)
+    return redis
+
+
+@pytest.fixture(scope="session")
+def session_redis(tmp_path_factory):
+    """One server for the tests that need no faults of their own."""
+    from redis_server import RedisServer
+
+    _redis_module()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(session_redis):
+    """The session server's URL, emptied for this test."""
+    import redis
+
+    client = redis.Redis.from_url(session_redis.url)
+    client.flushall()
+    client.script_flush()
+    client.close()
+    return session_redis.url
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A server of this test's own, to kill, stop or restart."""
+    from redis_server import RedisServer
+
+    _redis_module()
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()

@@ -4,6 +4,7 @@ from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
 from uuid import uuid4
 
 from . import _constants
+from ._shared import SharedStorage
 from ._validate import callable_or_none, describe, positive_int, seconds
 from .backoff import Backoff
 from .strategies import CircuitBreakerStrategy, strategy_code
@@ -34,6 +35,7 @@ KEYWORD_OPTIONS = (
     "fallback",
     "on_half_open",
     "on_state_change",
+    "storage",
 )
 OPTION_NAMES = frozenset(POSITIONAL_OPTIONS + KEYWORD_OPTIONS + tuple(ALIASES))
 
@@ -58,6 +60,7 @@ class BreakerConfig(NamedTuple):
     fallback: Optional[Callable[..., Any]]
     on_half_open: Optional[Callable[..., Any]]
     on_state_change: Optional[Callable[..., Any]]
+    storage: Any
 
 
 def make_config(args, options, owner="CircuitBreaker"):
@@ -100,7 +103,10 @@ def _validate(
     fallback=None,
     on_half_open=None,
     on_state_change=None,
+    storage=None,
 ):
+    # Before breaker_id gets its default: a shared breaker needs one given.
+    storage = _storage_or_none(storage, breaker_id, strategy)
     if breaker_id is None:
         breaker_id = uuid4()
     else:
@@ -138,7 +144,29 @@ def _validate(
         fallback=callable_or_none("fallback", fallback, sync=False),
         on_half_open=callable_or_none("on_half_open", on_half_open),
         on_state_change=callable_or_none("on_state_change", on_state_change),
+        storage=storage,
     )
+
+
+def _storage_or_none(storage, breaker_id, strategy):
+    """Return ``storage`` if a breaker with ``breaker_id`` and ``strategy`` can use it."""
+    if storage is None:
+        return None
+    if not isinstance(storage, SharedStorage):
+        raise TypeError(
+            f"storage must be a storage such as RedisStorage, or None, got {describe(storage)}"
+        )
+    if breaker_id is None:
+        raise ValueError(
+            "storage needs an explicit breaker_id: every process sharing the breaker "
+            "must name it the same"
+        )
+    if strategy_code(strategy) in (_constants.COUNT_WINDOW, _constants.TIME_WINDOW):
+        raise ValueError(
+            f"storage does not support failure-rate windows yet, got strategy={strategy!r}; "
+            "use consecutive_errors() or net_errors()"
+        )
+    return storage
 
 
 def _exception_classes(name, value):

@@ -10,6 +10,9 @@ OPEN = 1
 HALF_OPEN = 2
 FORCED_OPEN = 3  # held open by force_open() until reset()
 DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
+# Not a state: the core of a breaker with a storage holds it, so that no call takes the
+# CLOSED fast path and every decision goes to the shared state.
+SHARED = 5
 
 # Strategy codes: how a success changes the error count while CLOSED.
 SINGLE_RESET = 0

@@ -56,12 +56,14 @@ cdef extern from "_hot_path.h":
         bint timed
         bint own_clock
         PyObject *detect_error
+        PyObject *shared_call
 
     ctypedef struct pcb_target:
         pass
 
     int PCB_PERMIT
     int PCB_USE_FALLBACK
+    int PCB_DELEGATE
     void pcb_release(pcb_core *core, unsigned long long generation) noexcept
     double pcb_monotonic() nogil
     double pcb_wall() nogil
@@ -83,6 +85,7 @@ cdef int OPEN = _constants.OPEN
 cdef int HALF_OPEN = _constants.HALF_OPEN
 cdef int FORCED_OPEN = _constants.FORCED_OPEN
 cdef int DISABLED = _constants.DISABLED
+cdef int SHARED = _constants.SHARED
 cdef int NET_ERROR = _constants.NET_ERROR
 cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
 cdef int TIME_WINDOW = _constants.TIME_WINDOW
@@ -112,6 +115,8 @@ cdef class CircuitBreaker:
     cdef double _slow_call_duration
     cdef object _entries
     cdef readonly object _quiet
+    cdef object _shared
+    cdef object _shared_call
     cdef bint _quiet_published
     cdef unsigned long long _quiet_generation
     cdef object __weakref__
@@ -172,6 +177,15 @@ cdef class CircuitBreaker:
         self.core.open_timeout = self.core.next_timeout
         self.core.recover_at = 0.0
         self.core.opened_wall = pcb_wall()
+        # With a storage, every decision is the shared state's (see _shared): its
+        # pseudo-state keeps every call off the CLOSED path, and _admit hands it over.
+        self._shared = None
+        self.core.shared_call = NULL
+        if config.storage is not None:
+            self._shared = config.storage.attach(self, config)
+            self._shared_call = self._shared.call
+            self.core.shared_call = <PyObject *>self._shared_call
+            self.core.state = SHARED
         # Read by async wrappers: see _async.QuietView.
         self._quiet = QuietView()
         self._quiet_published = False
@@ -383,6 +397,8 @@ cdef class CircuitBreaker:
         A rejection raises CircuitBreakerException, or returns None when
         ``with_fallback`` says the caller will run the fallback instead.
         """
+        if self._shared is not None:
+            return self._shared.begin(with_fallback)
         cdef unsigned long long generation
         cdef int admitted = _admit(self, with_fallback, &generation)
         if admitted == PCB_USE_FALLBACK:
@@ -390,11 +406,13 @@ cdef class CircuitBreaker:
         cdef double start = self._now() if self.core.timed else 0.0
         return (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
 
-    def _end(self, tuple token, error):
+    def _end(self, token, error):
         """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
 
         None is a success; a BaseException that is not an Exception counts as nothing.
         """
+        if self._shared is not None:
+            return self._shared.end(token, error)
         cdef unsigned long long generation = token[0]
         cdef double start = token[3]
         if token[2]:
@@ -404,8 +422,10 @@ cdef class CircuitBreaker:
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
 
-    def _end_result(self, tuple token, result):
+    def _end_result(self, token, result):
         """Settle a call admitted by ``_begin`` that returned ``result``."""
+        if self._shared is not None:
+            return self._shared.end_result(token, result)
         cdef unsigned long long generation = token[0]
         cdef double start = token[3]
         if token[2]:
@@ -419,6 +439,8 @@ cdef class CircuitBreaker:
 
     def trip(self):
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
+        if self._shared is not None:
+            return self._shared.force(OPEN)
         cdef double now = self._now()
         # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
         cdef bint noticed = self._refresh(now)
@@ -443,6 +465,9 @@ cdef class CircuitBreaker:
         self._force(DISABLED)
 
     cdef int _force(self, int state) except -1:
+        if self._shared is not None:
+            self._shared.force(state)
+            return 0
         cdef int old = self.core.state
         self.core.error_count = 0
         self.core.success_count = 0
@@ -460,6 +485,8 @@ cdef class CircuitBreaker:
     @property
     def state(self):
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
+        if self._shared is not None:
+            return self._shared.read("state")
         if self.core.state == OPEN and self._refresh(self._now()):
             self._announce(OPEN, HALF_OPEN, None)
         return STATE_BY_CODE[self.core.state]
@@ -467,26 +494,36 @@ cdef class CircuitBreaker:
     @property
     def error_count(self):
         """Return the number of errors counted."""
+        if self._shared is not None:
+            return self._shared.read("error_count")
         return self.core.error_count
 
     @property
     def success_count(self):
         """Return the number of successes since the breaker last opened."""
+        if self._shared is not None:
+            return self._shared.read("success_count")
         return self.core.success_count
 
     @property
     def half_open_calls(self):
         """Return the number of trial calls holding a half-open permit now."""
+        if self._shared is not None:
+            return self._shared.read("half_open_calls")
         return self.core.permits_in_use
 
     @property
     def open_time(self):
         """Return the UTC datetime the breaker last opened (creation time before)."""
+        if self._shared is not None:
+            return self._shared.read("open_time")
         return utc_datetime(self.core.opened_wall)
 
     @property
     def recovery_start_time(self):
         """Return the UTC datetime at which trial calls are let through."""
+        if self._shared is not None:
+            return self._shared.read("recovery_start_time")
         return utc_after(self.core.opened_wall, self.core.open_timeout)
 
     def __repr__(self):
@@ -506,6 +543,8 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
     function in between would add itself to every rejection's traceback.
     """
     cdef CircuitBreaker self = <CircuitBreaker>breaker
+    if self._shared is not None:
+        return PCB_DELEGATE
     cdef double now = self._now()
     cdef bint changed = self._refresh(now)
     cdef int state = self.core.state

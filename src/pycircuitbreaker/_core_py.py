@@ -25,6 +25,7 @@ _HALF_OPEN = _constants.HALF_OPEN
 _FORCED_OPEN = _constants.FORCED_OPEN
 _DISABLED = _constants.DISABLED
 _NET_ERROR = _constants.NET_ERROR
+_SHARED = _constants.SHARED
 
 
 class _ForkGuard:
@@ -95,6 +96,7 @@ class CircuitBreaker:
         "_lock",
         "_entries",
         "_quiet",
+        "_shared",
         "_state",
         "_generation",
         "_error_count",
@@ -152,6 +154,11 @@ class CircuitBreaker:
         self._permits_in_use = 0
         self._recover_at = 0.0
         self._opened_wall = time.time()
+        # With a storage, every decision is the shared state's (see _shared).
+        self._shared = None
+        if config.storage is not None:
+            self._shared = config.storage.attach(self, config)
+            self._state = _SHARED
         # Read by async wrappers: see _async.QuietView.
         self._quiet = _async.QuietView()
         self._sync_quiet()
@@ -180,7 +187,9 @@ class CircuitBreaker:
         return result
 
     def _call_admitted(self, func, args, kwargs):
-        """Run a call off the fast path: not CLOSED, or recorded in a window."""
+        """Run a call off the fast path: not CLOSED, recorded in a window, or shared."""
+        if self._shared is not None:
+            return self._shared.call(func, *args, **kwargs)
         admitted = self._begin(self._fallback is not None)
         if admitted is None:
             return self._fallback(*args, **kwargs)
@@ -228,6 +237,8 @@ class CircuitBreaker:
 
         None is a success; a BaseException that is not an Exception counts as nothing.
         """
+        if self._shared is not None:
+            return self._shared.end(token, error)
         generation, state, permit, start = token
         if permit:
             self._release(generation)
@@ -238,6 +249,8 @@ class CircuitBreaker:
 
     def _end_result(self, token, result):
         """Settle a call admitted by ``_begin`` that returned ``result``."""
+        if self._shared is not None:
+            return self._shared.end_result(token, result)
         generation, state, permit, start = token
         if permit:
             self._release(generation)
@@ -254,6 +267,8 @@ class CircuitBreaker:
         A rejection raises CircuitBreakerException, or returns None when
         ``with_fallback`` says the caller will run the fallback instead.
         """
+        if self._shared is not None:
+            return self._shared.begin(with_fallback)
         generation = self._generation
         if self._state == _CLOSED:
             # Nothing to decide (a windowed call of a CLOSED breaker): no lock, no clock.
@@ -445,6 +460,8 @@ class CircuitBreaker:
 
     def trip(self):
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
+        if self._shared is not None:
+            return self._shared.force(_OPEN)
         now = self._clock()
         with self._lock:
             # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
@@ -470,6 +487,8 @@ class CircuitBreaker:
         self._force(_DISABLED)
 
     def _force(self, state):
+        if self._shared is not None:
+            return self._shared.force(state)
         with self._lock:
             old = self._state
             self._error_count = 0
@@ -487,6 +506,8 @@ class CircuitBreaker:
     @property
     def state(self):
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
+        if self._shared is not None:
+            return self._shared.read("state")
         if self._state == _OPEN:
             now = self._clock()
             with self._lock:
@@ -508,26 +529,36 @@ class CircuitBreaker:
     @property
     def error_count(self):
         """Return the number of errors counted."""
+        if self._shared is not None:
+            return self._shared.read("error_count")
         return self._error_count
 
     @property
     def success_count(self):
         """Return the number of successes since the breaker last opened."""
+        if self._shared is not None:
+            return self._shared.read("success_count")
         return self._success_count
 
     @property
     def half_open_calls(self):
         """Return the number of trial calls holding a half-open permit now."""
+        if self._shared is not None:
+            return self._shared.read("half_open_calls")
         return self._permits_in_use
 
     @property
     def open_time(self):
         """Return the UTC datetime the breaker last opened (creation time before)."""
+        if self._shared is not None:
+            return self._shared.read("open_time")
         return utc_datetime(self._opened_wall)
 
     @property
     def recovery_start_time(self):
         """Return the UTC datetime at which trial calls are let through."""
+        if self._shared is not None:
+            return self._shared.read("recovery_start_time")
         return utc_after(self._opened_wall, self._open_timeout)
 
     def __repr__(self):

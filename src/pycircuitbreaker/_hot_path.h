@@ -63,6 +63,7 @@ typedef struct {
     int timed;          /* slow calls count: every call is timed */
     int own_clock;      /* no injected clock: time is read here, in C */
     PyObject *detect_error; /* borrowed from the breaker's _detect_error; NULL when unset */
+    PyObject *shared_call;  /* borrowed: the shared state's call(); NULL when not shared */
 } pcb_core;
 
 /* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
@@ -70,6 +71,7 @@ typedef struct {
 #define PCB_PERMIT 0x100
 #define PCB_STATE_MASK 0xff
 #define PCB_USE_FALLBACK -2 /* rejected, nothing set: run the fallback instead */
+#define PCB_DELEGATE -3     /* the shared state decides: hand it the whole call */
 
 /* What a wrapper calls: a field of the Cython CircuitWrapper. ``vectorcall`` must stay
  * first: the type's tp_vectorcall_offset points at it. The pointers are borrowed; the
@@ -122,6 +124,25 @@ static void pcb_release(pcb_core *core, unsigned long long generation) {
     if (generation == core->generation && core->permits_in_use > 0) core->permits_in_use--;
 }
 
+/* Hand a whole call to a shared breaker's state: shared_call(func, *args, **kwargs). */
+static PyObject *pcb_delegate(PyObject *shared_call, PyObject *func, PyObject *const *args,
+                              size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t total = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    PyObject *small[8];
+    PyObject **stack = small;
+    PyObject *result;
+    if (total + 1 > 8) {
+        stack = (PyObject **)PyMem_Malloc((size_t)(total + 1) * sizeof(PyObject *));
+        if (stack == NULL) return PyErr_NoMemory();
+    }
+    stack[0] = func;
+    memcpy(stack + 1, args, (size_t)total * sizeof(PyObject *));
+    result = PyObject_Vectorcall(shared_call, stack, (size_t)(nargs + 1), kwnames);
+    if (stack != small) PyMem_Free(stack);
+    return result;
+}
+
 /* Run func(*args, **kwargs) through the breaker. */
 static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *const *args,
                                   size_t nargsf, PyObject *kwnames) {
@@ -135,6 +156,8 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
         int admitted = pcb_admit(breaker, core->fallback != NULL, &generation);
         if (admitted == PCB_USE_FALLBACK)
             return PyObject_Vectorcall(core->fallback, args, nargsf, kwnames);
+        if (admitted == PCB_DELEGATE)
+            return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
         if (admitted < 0) return NULL;
         state = admitted & PCB_STATE_MASK;
         permit = admitted & PCB_PERMIT;

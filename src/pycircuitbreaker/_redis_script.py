@@ -1,0 +1,147 @@
+"""The Lua script that keeps a shared breaker's state in Redis, one atomic call per change.
+
+Every operation reads the state, applies the breaker's rule with the thresholds passed
+in (configuration stays out of Redis), writes it back with a TTL and returns the state.
+Time is Redis ``TIME``, so the hosts' clocks never matter. A missing key (flushed,
+evicted, expired) reads as a new CLOSED breaker and is written back on the next change.
+
+KEYS: the state hash and the set of trial-call leases; the caller gives both the same
+hash tag, so they live in one Redis Cluster slot.
+ARGV: operation, TTL in ms, then the operation's own arguments.
+"""
+
+from . import _constants
+
+# Positions in the script's reply.
+(STATE, ERRORS, SUCCESSES, RECOVER_AT, OPENED_AT, EPOCH, OPENINGS, NOW, LEASES,
+ OLD_STATE, NOTICED, GRANTED) = range(12)
+NO_STATE = -1  # OLD_STATE when the operation changed nothing
+
+SCRIPT = """
+local CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED = {CLOSED}, {OPEN}, {HALF_OPEN}, \
+{FORCED_OPEN}, {DISABLED}
+local NET_ERROR = {NET_ERROR}
+local op, ttl = ARGV[1], tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = redis.call('HMGET', KEYS[1], 's', 'e', 'c', 'r', 'o', 'g', 'n')
+local dirty = h[1] == false
+local s = tonumber(h[1]) or CLOSED
+local e = tonumber(h[2]) or 0
+local c = tonumber(h[3]) or 0
+local r = tonumber(h[4]) or 0
+local o = tonumber(h[5]) or now
+-- A re-created breaker starts a new epoch that no call admitted before can match.
+local g = tonumber(h[6]) or now
+local n = tonumber(h[7]) or 0
+-- granted: 0 rejected, 1 admitted, 2 admitted holding a trial-call lease.
+local old, noticed, granted = -1, 0, 0
+
+local function move(to)
+  if old == -1 then old = s end
+  s = to
+  g = g + 1
+  dirty = true
+  redis.call('DEL', KEYS[2])
+  if to ~= OPEN and to ~= HALF_OPEN then n = 0 end
+end
+
+local function open(timeout)
+  move(OPEN)
+  c = 0
+  r = now + timeout
+  o = now
+  n = n + 1
+end
+
+local function notice()
+  -- An OPEN breaker whose recovery time has come is HALF_OPEN, whoever notices.
+  if s == OPEN and now >= r then
+    move(HALF_OPEN)
+    noticed = 1
+  end
+end
+
+if op == 'error' then
+  -- epoch admitted in, lease, threshold, open period (ms)
+  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
+  if tonumber(ARGV[3]) == g then
+    if s == CLOSED or s == DISABLED or s == HALF_OPEN then
+      e = e + 1
+      dirty = true
+      if s == HALF_OPEN or (s == CLOSED and e >= tonumber(ARGV[5])) then
+        open(tonumber(ARGV[6]))
+      end
+    end
+  end
+elseif op == 'success' then
+  -- epoch admitted in, lease, strategy, recovery threshold
+  if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
+  if tonumber(ARGV[3]) == g then
+    if s == CLOSED or s == DISABLED then
+      if tonumber(ARGV[5]) == NET_ERROR then
+        if e > 0 then e = e - 1 end
+      else
+        e = 0
+      end
+      dirty = true
+    elseif s == HALF_OPEN then
+      c = c + 1
+      dirty = true
+      if c >= tonumber(ARGV[6]) then
+        e = 0
+        move(CLOSED)
+      end
+    end
+  end
+elseif op == 'release' then
+  -- lease
+  redis.call('ZREM', KEYS[2], ARGV[3])
+elseif op == 'acquire' then
+  -- permits (0: no limit), lease, lease length (ms)
+  notice()
+  if s == HALF_OPEN then
+    local permits = tonumber(ARGV[3])
+    if permits == 0 then
+      granted = 1
+    else
+      redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+      if redis.call('ZCARD', KEYS[2]) < permits then
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[4])
+        redis.call('PEXPIRE', KEYS[2], ttl)
+        granted = 2
+      end
+    end
+  elseif s == CLOSED or s == DISABLED then
+    granted = 1
+  end
+elseif op == 'force' then
+  -- target state, open period (ms)
+  local target = tonumber(ARGV[3])
+  if target == OPEN then
+    notice()
+    if s ~= OPEN then
+      open(tonumber(ARGV[4]))
+    end
+  else
+    e = 0
+    c = 0
+    dirty = true
+    if s ~= target then move(target) end
+  end
+end
+
+if dirty then
+  redis.call('HSET', KEYS[1], 's', s, 'e', e, 'c', c, 'r', r, 'o', o, 'g', g, 'n', n)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+local leases = redis.call('ZCARD', KEYS[2])
+return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted}}
+""".format(
+    CLOSED=_constants.CLOSED,
+    OPEN=_constants.OPEN,
+    HALF_OPEN=_constants.HALF_OPEN,
+    FORCED_OPEN=_constants.FORCED_OPEN,
+    DISABLED=_constants.DISABLED,
+    NET_ERROR=_constants.NET_ERROR,
+)

@@ -1,0 +1,408 @@
+"""A breaker whose state is shared through a storage; the same code serves both twins.
+
+A core breaker built with ``storage=`` hands every decision to a :class:`SharedState`.
+It keeps a local view of the shared state, read again at most every
+``refresh_interval``, and decides from it whatever needs no round trip: a CLOSED
+breaker with no errors counted admits calls and takes their successes for free, an
+OPEN one rejects until its recovery time. Every recorded error, every trial call and
+every state change is one atomic script call to the storage, whose answer becomes the
+new view. While the storage is unreachable, an in-process breaker with the same options
+takes over, and the shared state is read again once the storage's cool-off has passed.
+"""
+
+import itertools
+import os
+import threading
+import time
+from typing import NamedTuple
+
+from . import _constants, _redis_script as reply_fields
+from ._clock import utc_after, utc_datetime
+from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED
+from ._events import announce, logger
+from ._validate import seconds
+from .backoff import Backoff
+from .exceptions import CircuitBreakerException
+from .state import STATE_BY_CODE
+
+CLOSED = _constants.CLOSED
+OPEN = _constants.OPEN
+HALF_OPEN = _constants.HALF_OPEN
+FORCED_OPEN = _constants.FORCED_OPEN
+DISABLED = _constants.DISABLED
+
+# The first item of a token: who admitted the call.
+_SHARED, _LOCAL = "shared", "local"
+# Options of the in-process stand-in: all but those that tie a breaker to the outside.
+_NOT_LOCAL = ("strategy_code", "registry", "storage")
+_CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
+
+
+class StorageUnavailable(Exception):
+    """The storage cannot be used now; the breaker falls back to its local state."""
+
+
+class SharedStorage:
+    """Where breakers keep state shared with other processes (the ``storage=`` option)."""
+
+    def attach(self, breaker, config):
+        """Return the SharedState that decides for ``breaker``."""
+        raise NotImplementedError
+
+    def run(self, breaker_id, args):
+        """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
+        raise NotImplementedError
+
+    def available(self):
+        """Return whether the storage may be tried now (it is not cooling off)."""
+        raise NotImplementedError
+
+
+class View(NamedTuple):
+    """What this process last learnt of the shared state, with local times."""
+
+    state: int
+    errors: int
+    successes: int
+    recover_at: float  # local monotonic time
+    opened_wall: float
+    open_period: float
+    epoch: int
+    openings: int
+    leases: int
+    read_at: float  # local monotonic time
+
+
+class SharedState:
+    """Decide a shared breaker's calls from a local view, and record them in the storage."""
+
+    def __init__(self, breaker, config, storage, refresh_interval, lease_timeout):
+        self._breaker = breaker
+        self._config = config
+        self._storage = storage
+        self._refresh_interval = refresh_interval
+        self._lease_ms = int(lease_timeout * 1000)
+        self._leases = itertools.count()
+        self._view = None
+        # Only one thread reads the shared state again at a time; the others go on with
+        # the view they have.
+        self._refreshing = threading.Lock()
+        # The in-process breaker that decides while the storage is unreachable.
+        self._local = None
+        self._local_lock = threading.Lock()
+        self._local_opened = False
+        self._muted = False
+        if isinstance(config.recovery_timeout, Backoff):
+            self._backoff, self._timeout = config.recovery_timeout, None
+        else:
+            self._backoff, self._timeout = None, config.recovery_timeout
+
+    # -- the call path -------------------------------------------------------------
+
+    def call(self, func, /, *args, **kwargs):
+        """Run ``func(*args, **kwargs)`` as the breaker's ``call`` does."""
+        fallback = self._config.fallback
+        token = self.begin(fallback is not None)
+        if token is None:
+            return fallback(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as error:
+            self.end(token, error)
+            raise
+        self.end_result(token, result)
+        return result
+
+    def begin(self, with_fallback):
+        """Admit a call and return its token; None means: run the fallback; or reject."""
+        local = self._local_while_down()
+        if local is None:
+            try:
+                return self._begin_shared(with_fallback)
+            except StorageUnavailable:
+                local = self._go_local()
+        token = local._begin(with_fallback)
+        return None if token is None else (_LOCAL, local, token)
+
+    def end(self, token, error):
+        """Settle a call admitted by ``begin``; None for a success."""
+        if token[0] is _LOCAL:
+            token[1]._end(token[2], error)
+            return
+        _, epoch, lease = token
+        try:
+            if error is None:
+                self._success(epoch, lease)
+            elif isinstance(error, Exception) and self._counts(error):
+                self._error(epoch, lease, error)
+            elif lease:
+                self._run("release", lease)
+        except StorageUnavailable:
+            self._end_locally(error)
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._config.breaker_id)
+
+    def end_result(self, token, result):
+        """Settle a call admitted by ``begin`` that returned ``result``."""
+        if token[0] is _LOCAL:
+            token[1]._end_result(token[2], result)
+            return
+        detect_error = self._config.detect_error
+        if detect_error is None or not detect_error(result):
+            self.end(token, None)
+            return
+        _, epoch, lease = token
+        try:
+            self._error(epoch, lease, result)
+        except StorageUnavailable:
+            self._end_locally(result, detected=True)
+
+    def _begin_shared(self, with_fallback):
+        view = self._current_view()
+        state = view.state
+        if state == CLOSED or state == DISABLED:
+            return (_SHARED, view.epoch, "")
+        if state == FORCED_OPEN or (state == OPEN and time.monotonic() < view.recover_at):
+            return self._reject(view, with_fallback)
+        # OPEN with its recovery time come, or HALF_OPEN: ask for a trial call.
+        lease = f"{os.getpid()}:{id(self)}:{next(self._leases)}"
+        reply = self._run("acquire", self._config.half_open_max_calls or 0, lease,
+                          self._lease_ms)
+        view = self._adopt(reply)
+        self._announce(reply, None)
+        granted = reply[reply_fields.GRANTED]
+        if granted:
+            return (_SHARED, view.epoch, lease if granted == 2 else "")
+        return self._reject(view, with_fallback)
+
+    def _reject(self, view, with_fallback):
+        if with_fallback:
+            return None
+        if view.state == OPEN:
+            error = CircuitBreakerException(
+                self._breaker, view.errors, view.opened_wall + view.open_period,
+                view.recover_at - time.monotonic(), STATE_BY_CODE[OPEN],
+            )
+        else:
+            error = CircuitBreakerException(
+                self._breaker, view.errors, None, None, STATE_BY_CODE[view.state]
+            )
+        try:
+            raise error
+        finally:
+            error = None
+
+    def _counts(self, error):
+        """Return whether ``error`` counts, by the exception lists."""
+        config = self._config
+        if config.exception_whitelist and isinstance(error, config.exception_whitelist):
+            return False
+        return not config.exception_blacklist or isinstance(error, config.exception_blacklist)
+
+    def _success(self, epoch, lease):
+        view = self._view
+        if not lease and view.epoch == epoch and view.errors == 0 and (
+            view.state == CLOSED or view.state == DISABLED
+        ):
+            # Nothing to reset, as far as this process knows: no round trip.
+            return
+        reply = self._run("success", epoch, lease, self._config.strategy_code,
+                          self._config.recovery_threshold)
+        self._adopt(reply)
+        self._announce(reply, None)
+
+    def _error(self, epoch, lease, cause):
+        reply = self._run("error", epoch, lease, self._config.error_threshold,
+                          self._open_period_ms())
+        self._adopt(reply)
+        self._announce(reply, cause)
+
+    # -- manual control ---------------------------------------------------------------
+
+    def force(self, state):
+        """Move the shared breaker to ``state`` (trip, reset, force_open, disable)."""
+        local = self._local_while_down()
+        if local is None:
+            try:
+                reply = self._run("force", state, self._open_period_ms())
+            except StorageUnavailable:
+                local = self._go_local()
+            else:
+                self._adopt(reply)
+                self._announce(reply, None)
+                return
+        _LOCAL_CONTROL[state](local)
+
+    # -- views --------------------------------------------------------------------------
+
+    def read(self, name):
+        """Return the breaker attribute ``name`` from the view (or the local stand-in)."""
+        local = self._local_while_down()
+        if local is None:
+            try:
+                view = self._current_view()
+            except StorageUnavailable:
+                local = self._go_local()
+        if local is not None:
+            return getattr(local, name)
+        if name == "state":
+            state = view.state
+            if state == OPEN and time.monotonic() >= view.recover_at:
+                state = HALF_OPEN
+            return STATE_BY_CODE[state]
+        if name == "error_count":
+            return view.errors
+        if name == "success_count":
+            return view.successes
+        if name == "half_open_calls":
+            return view.leases
+        if name == "open_time":
+            return utc_datetime(view.opened_wall)
+        if name == "recovery_start_time":
+            return utc_after(view.opened_wall, view.open_period)
+        raise AttributeError(name)
+
+    def _current_view(self):
+        """Return the view, read again first if it is older than the refresh interval."""
+        if self._local is not None:
+            self._resync()
+        view = self._view
+        if view is not None and time.monotonic() - view.read_at < self._refresh_interval:
+            return view
+        if view is not None and not self._refreshing.acquire(blocking=False):
+            return view  # another thread is reading it now
+        try:
+            return self._adopt(self._run("read"))
+        finally:
+            if view is not None:
+                self._refreshing.release()
+
+    def _adopt(self, reply):
+        """Make the storage's ``reply`` the view, in local monotonic time."""
+        now = time.monotonic()
+        redis_now = reply[reply_fields.NOW]
+        recover_at = reply[reply_fields.RECOVER_AT]
+        opened_at = reply[reply_fields.OPENED_AT]
+        view = View(
+            state=reply[reply_fields.STATE],
+            errors=reply[reply_fields.ERRORS],
+            successes=reply[reply_fields.SUCCESSES],
+            recover_at=now + (recover_at - redis_now) / 1000,
+            opened_wall=opened_at / 1000,
+            open_period=max(recover_at - opened_at, 0) / 1000,
+            epoch=reply[reply_fields.EPOCH],
+            openings=reply[reply_fields.OPENINGS],
+            leases=reply[reply_fields.LEASES],
+            read_at=now,
+        )
+        self._view = view
+        return view
+
+    def _announce(self, reply, cause):
+        """Fire the callbacks of a transition this process made in the storage."""
+        old = reply[reply_fields.OLD_STATE]
+        if old == reply_fields.NO_STATE:
+            return
+        new = reply[reply_fields.STATE]
+        if reply[reply_fields.NOTICED] and new != HALF_OPEN:
+            announce(self._breaker, OPEN, HALF_OPEN, None)
+            old = HALF_OPEN
+        announce(self._breaker, old, new, cause)
+
+    def _open_period_ms(self):
+        """Return the length of the next open period, in ms."""
+        timeout = self._timeout
+        if self._backoff is not None:
+            openings = self._view.openings if self._view is not None else 0
+            try:
+                timeout = seconds("timeout", self._backoff.timeout(openings))
+            except Exception:
+                logger.exception(MSG_BACKOFF_FAILED, self._config.breaker_id)
+                timeout = self._view.open_period if self._view is not None else 0.0
+        return int(timeout * 1000)
+
+    def _run(self, *args):
+        return self._storage.run(self._config.breaker_id, args)
+
+    # -- while the storage is unreachable -----------------------------------------------
+
+    def _local_while_down(self):
+        """Return the local stand-in while the storage cools off, else None."""
+        local = self._local
+        if local is not None and not self._storage.available():
+            return local
+        return None
+
+    def _go_local(self):
+        """Return the local stand-in, made from the last view if there is none yet."""
+        with self._local_lock:
+            if self._local is None:
+                self._local = self._make_local()
+            return self._local
+
+    def _make_local(self):
+        options = self._config._asdict()
+        for name in _NOT_LOCAL:
+            options.pop(name, None)
+        for name in _CALLBACKS:
+            # on_open always: the stand-in's openings are reported back to the storage.
+            if options[name] is not None or name == "on_open":
+                options[name] = self._relay(name, options[name])
+        local = type(self._breaker)(**options)
+        view = self._view
+        if view is not None and view.state != CLOSED:
+            # Start from what was last known; these moves are not news to announce.
+            self._muted = True
+            try:
+                _LOCAL_CONTROL[OPEN if view.state == HALF_OPEN else view.state](local)
+            finally:
+                self._muted = False
+        self._local_opened = False
+        return local
+
+    def _relay(self, name, callback):
+        """Pass a local stand-in's callback on as if the shared breaker made it."""
+
+        def relayed(local, *args):
+            if self._muted:
+                return
+            if name == "on_open":
+                self._local_opened = True
+            if callback is not None:
+                callback(self._breaker, *args)
+
+        return relayed
+
+    def _end_locally(self, outcome, detected=False):
+        """Count the outcome of a call admitted by the storage that went down meanwhile."""
+        local = self._go_local()
+        try:
+            token = local._begin(False)
+        except CircuitBreakerException:
+            return  # the stand-in is open already: nothing more to count
+        if detected:
+            local._end_result(token, outcome)
+        else:
+            local._end(token, outcome)
+
+    def _resync(self):
+        """Go back to the shared state, reporting an opening made while it was away."""
+        with self._local_lock:
+            local = self._local
+            if local is None:
+                return
+            reply = self._run("read")
+            if self._local_opened and reply[reply_fields.STATE] == CLOSED:
+                reply = self._run("force", OPEN, self._open_period_ms())
+            self._adopt(reply)
+            self._local = None
+            self._local_opened = False
+        self._storage.recovered()
+
+
+_LOCAL_CONTROL = {
+    OPEN: lambda breaker: breaker.trip(),
+    CLOSED: lambda breaker: breaker.reset(),
+    FORCED_OPEN: lambda breaker: breaker.force_open(),
+    DISABLED: lambda breaker: breaker.disable(),
+}

@@ -1,0 +1,145 @@
+"""Share breakers' state among processes and hosts through Redis (needs the ``redis`` package).
+
+::
+
+    storage = RedisStorage.from_url("redis://cache:6379/0")
+
+    @circuit(breaker_id="payments", storage=storage, error_threshold=5)
+    def charge(order): ...
+"""
+
+import logging
+import threading
+import time
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from ._redis_script import SCRIPT
+from ._shared import SharedState, SharedStorage, StorageUnavailable
+from ._validate import describe, seconds
+
+logger = logging.getLogger("pycircuitbreaker.redis")
+
+DEFAULT_PREFIX = "pycircuitbreaker"
+DEFAULT_REFRESH_INTERVAL = 0.1
+DEFAULT_COOL_OFF = 5.0
+DEFAULT_TTL = 24 * 3600.0
+DEFAULT_LEASE_TIMEOUT = 60.0
+DEFAULT_SOCKET_TIMEOUT = 0.1
+
+
+class RedisStorage(SharedStorage):
+    """Keep breakers' state in Redis, shared by every process using the same prefix and id.
+
+    ``client`` is a ``redis.Redis`` (or ``redis.RedisCluster``); give it a short
+    ``socket_timeout`` and ``socket_connect_timeout``, which bound how long a call can
+    wait on Redis, or build one with :meth:`from_url`. ``refresh_interval`` is how stale
+    a process's view of the shared state may get; ``cool_off`` how long the breakers
+    rely on their local state after Redis failed; ``ttl`` how long the state of a breaker
+    nobody uses is kept; ``lease_timeout`` how long a trial call's permit is held for a
+    process that died during the call.
+    """
+
+    def __init__(
+        self,
+        client,
+        *,
+        prefix=DEFAULT_PREFIX,
+        refresh_interval=DEFAULT_REFRESH_INTERVAL,
+        cool_off=DEFAULT_COOL_OFF,
+        ttl=DEFAULT_TTL,
+        lease_timeout=DEFAULT_LEASE_TIMEOUT,
+    ):
+        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"prefix must be a non-empty str without braces, got {describe(prefix)}")
+        self.client = client
+        self.prefix = prefix
+        self.refresh_interval = seconds("refresh_interval", refresh_interval)
+        self.cool_off = seconds("cool_off", cool_off)
+        self.ttl = seconds("ttl", ttl, above_zero=True)
+        self.lease_timeout = seconds("lease_timeout", lease_timeout, above_zero=True)
+        self._ttl_ms = max(int(self.ttl * 1000), 1)
+        self._script = client.register_script(SCRIPT)
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self._fallbacks = 0
+        self._down = False
+
+    @classmethod
+    def from_url(cls, url, *, socket_timeout=DEFAULT_SOCKET_TIMEOUT, **options):
+        """Build the storage on a new client for ``url`` that never waits past ``socket_timeout``."""
+        timeout = seconds("socket_timeout", socket_timeout, above_zero=True)
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # One attempt: the breaker has its own answer to a failure, its local state.
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(client, **options)
+
+    @property
+    def fallbacks(self):
+        """Return how many operations fell back to local state because Redis failed."""
+        return self._fallbacks
+
+    def keys(self, breaker_id):
+        """Return the state and lease keys of ``breaker_id``, in one Cluster slot."""
+        tag = f"{self.prefix}:{{{breaker_id}}}"
+        return (f"{tag}:state", f"{tag}:leases")
+
+    def attach(self, breaker, config):
+        """Return the SharedState that decides for ``breaker``."""
+        name = str(config.breaker_id)
+        if "{" in name or "}" in name:
+            raise ValueError(
+                f"breaker_id of a breaker stored in Redis must not contain braces, "
+                f"got {config.breaker_id!r}"
+            )
+        return SharedState(breaker, config, self, self.refresh_interval, self.lease_timeout)
+
+    def available(self):
+        """Return whether Redis may be tried now (it is not cooling off after a failure)."""
+        return time.monotonic() >= self._down_until
+
+    def run(self, breaker_id, args):
+        """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
+        if time.monotonic() < self._down_until:
+            self._fell_back()
+            raise StorageUnavailable("cooling off after a Redis failure")
+        try:
+            return self._script(keys=self.keys(breaker_id), args=(args[0], self._ttl_ms) + args[1:])
+        except RedisError as error:
+            self._failed(error)
+            raise StorageUnavailable(str(error)) from error
+
+    def recovered(self):
+        """Note that a breaker is back on the shared state; log it once per outage."""
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        logger.warning("Redis is reachable again: breakers are back on the shared state")
+
+    def _fell_back(self):
+        with self._lock:
+            self._fallbacks += 1
+
+    def _failed(self, error):
+        with self._lock:
+            self._fallbacks += 1
+            self._down_until = time.monotonic() + self.cool_off
+            first = not self._down
+            self._down = True
+        # One line per outage, not per call.
+        if first:
+            logger.warning(
+                "Redis failed (%s: %s): breakers use their local state, trying again "
+                "every %.3g s", type(error).__name__, error, self.cool_off,
+            )
+
+    def __repr__(self):
+        return f"<RedisStorage prefix={self.prefix!r} client={self.client!r}>"

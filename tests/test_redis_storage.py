@@ -1,0 +1,304 @@
+"""Breakers sharing their state through a real Redis, on both twins."""
+
+import time
+
+import pytest
+from conftest import Boom, fail, ok
+
+from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState, count_window
+
+
+CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
+                           CircuitBreakerState.HALF_OPEN)
+FORCED_OPEN, DISABLED = CircuitBreakerState.FORCED_OPEN, CircuitBreakerState.DISABLED
+
+
+def make_storage(url, **options):
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    options.setdefault("refresh_interval", 0)
+    options.setdefault("cool_off", 0.2)
+    return RedisStorage.from_url(url, socket_timeout=0.25, **options)
+
+
+def pair(impl, url, **options):
+    """Two breakers with one id on separate storages: two processes, as far as they know."""
+    options.setdefault("breaker_id", "shared")
+    return [impl.CircuitBreaker(storage=make_storage(url), **options) for _ in range(2)]
+
+
+class Log:
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, breaker, *args):
+        self.items.append((breaker, args))
+
+
+# -- sharing --------------------------------------------------------------------------
+
+
+def test_errors_anywhere_open_it_everywhere(impl, redis_url):
+    a, b = pair(impl, redis_url, error_threshold=3, recovery_timeout=30)
+    for breaker in (a, b, a):
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    assert a.state == OPEN and b.state == OPEN
+    for breaker in (a, b):
+        with pytest.raises(CircuitBreakerException) as rejected:
+            breaker.call(ok())
+        assert rejected.value.breaker is breaker
+    assert a.error_count == 3 == b.error_count
+
+
+def test_on_open_fires_only_where_the_opening_happened(impl, redis_url):
+    logs = [Log(), Log()]
+    a, b = [
+        impl.CircuitBreaker(breaker_id="once", storage=make_storage(redis_url), error_threshold=2,
+                            on_open=log)
+        for log in logs
+    ]
+    with pytest.raises(Boom):
+        a.call(fail())
+    error = Boom("second")
+    with pytest.raises(Boom):
+        b.call(fail(error))
+    assert logs[0].items == []
+    assert logs[1].items == [(b, (error,))]
+    assert a.state == OPEN
+
+
+def test_a_success_resets_the_shared_count(impl, redis_url):
+    a, b = pair(impl, redis_url, error_threshold=3)
+    with pytest.raises(Boom):
+        a.call(fail())
+    with pytest.raises(Boom):
+        a.call(fail())
+    assert b.error_count == 2
+    assert b.call(ok("fine")) == "fine"
+    assert a.error_count == 0
+
+
+def test_net_error_strategy_is_applied_by_the_script(impl, redis_url):
+    from pycircuitbreaker import CircuitBreakerStrategy
+
+    a, b = pair(impl, redis_url, error_threshold=5, strategy=CircuitBreakerStrategy.NET_ERROR)
+    for _ in range(3):
+        with pytest.raises(Boom):
+            a.call(fail())
+    b.call(ok())
+    assert a.error_count == 2
+
+
+def test_recovery_through_shared_trial_calls(impl, redis_url):
+    changes = Log()
+    a, b = [
+        impl.CircuitBreaker(breaker_id="recover", storage=make_storage(redis_url),
+                            error_threshold=1, recovery_timeout=0.05, recovery_threshold=2,
+                            on_state_change=changes)
+        for _ in range(2)
+    ]
+    with pytest.raises(Boom):
+        a.call(fail())
+    assert b.state == OPEN
+    time.sleep(0.06)
+    assert a.call(ok(1)) == 1  # first trial: moves it HALF_OPEN
+    assert b.state == HALF_OPEN and b.success_count == 1
+    assert b.call(ok(2)) == 2  # second trial: closes it
+    assert a.state == CLOSED
+    names = [(old.name, new.name) for _, (old, new) in changes.items]
+    assert names == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED")]
+
+
+def test_trial_permits_hold_across_breakers(impl, redis_url):
+    breakers = [
+        impl.CircuitBreaker(breaker_id="permits", storage=make_storage(redis_url),
+                            error_threshold=1, recovery_timeout=0.05, half_open_max_calls=2,
+                            recovery_threshold=10)
+        for _ in range(3)
+    ]
+    with pytest.raises(Boom):
+        breakers[0].call(fail())
+    time.sleep(0.06)
+    entered = [breaker.__enter__() for breaker in breakers[:2]]
+    assert len(entered) == 2
+    assert breakers[2].half_open_calls == 2
+    with pytest.raises(CircuitBreakerException):
+        breakers[2].call(ok())
+    breakers[0].__exit__(None, None, None)
+    assert breakers[2].call(ok("third")) == "third"
+    breakers[1].__exit__(None, None, None)
+    assert breakers[2].half_open_calls == 0
+
+
+def test_a_cancelled_trial_gives_its_lease_back(impl, redis_url):
+    a, b = pair(impl, redis_url, error_threshold=1, recovery_timeout=0.05, half_open_max_calls=1)
+    with pytest.raises(Boom):
+        a.call(fail())
+    time.sleep(0.06)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        a.call(interrupted)
+    assert b.half_open_calls == 0
+    assert b.state == HALF_OPEN and b.success_count == 0
+
+
+@pytest.mark.parametrize("control, state", [("force_open", FORCED_OPEN), ("disable", DISABLED),
+                                            ("trip", OPEN)])
+def test_manual_control_is_shared(impl, redis_url, control, state):
+    a, b = pair(impl, redis_url, recovery_timeout=30)
+    getattr(a, control)()
+    assert b.state == state
+    b.reset()
+    assert a.state == CLOSED
+
+
+def test_a_stale_view_is_read_again_after_the_refresh_interval(impl, redis_url):
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    slow = RedisStorage.from_url(redis_url, refresh_interval=0.05)
+    a = impl.CircuitBreaker(breaker_id="stale", storage=slow, error_threshold=1)
+    b = impl.CircuitBreaker(breaker_id="stale", storage=make_storage(redis_url),
+                            error_threshold=1)
+    assert a.call(ok()) == "ok"  # a reads the shared state: CLOSED
+    with pytest.raises(Boom):
+        b.call(fail())
+    # Within the interval a still goes by what it read...
+    assert a.call(ok()) == "ok"
+    time.sleep(0.06)
+    # ...and after it, it knows.
+    with pytest.raises(CircuitBreakerException):
+        a.call(ok())
+
+
+def test_decorator_async_and_with_blocks_share_too(impl, redis_url):
+    import asyncio
+
+    storage = make_storage(redis_url)
+
+    @impl.circuit(breaker_id="forms", storage=storage, error_threshold=3)
+    def sync_fail():
+        raise Boom()
+
+    @impl.circuit(breaker_id="forms", storage=make_storage(redis_url), error_threshold=3)
+    async def async_fail():
+        raise Boom()
+
+    other = impl.CircuitBreaker(breaker_id="forms", storage=make_storage(redis_url),
+                                error_threshold=3)
+    with pytest.raises(Boom):
+        sync_fail()
+    with pytest.raises(Boom):
+        asyncio.run(async_fail())
+    with pytest.raises(Boom):
+        with other:
+            raise Boom()
+    assert sync_fail.breaker.state == OPEN
+    with pytest.raises(CircuitBreakerException):
+        asyncio.run(async_fail())
+
+
+# -- what is kept in Redis --------------------------------------------------------------
+
+
+def test_keys_share_a_hash_tag_and_expire(impl, redis_url):
+    import redis
+
+    breaker = impl.CircuitBreaker(breaker_id="keys", storage=make_storage(redis_url, ttl=60))
+    with pytest.raises(Boom):
+        breaker.call(fail())
+    client = redis.Redis.from_url(redis_url)
+    keys = sorted(k.decode() for k in client.keys("*"))
+    assert keys == ["pycircuitbreaker:{keys}:state"]
+    assert 0 < client.pttl(keys[0]) <= 60_000
+    # Configuration stays out of Redis: only state.
+    assert set(client.hgetall(keys[0])) == {b"s", b"e", b"c", b"r", b"o", b"g", b"n"}
+
+
+def test_lost_keys_are_recreated(impl, redis_url):
+    import redis
+
+    a, b = pair(impl, redis_url, error_threshold=2)
+    with pytest.raises(Boom):
+        a.call(fail())
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.script_flush()  # NOSCRIPT next: the script is loaded again
+    assert b.error_count == 0
+    for _ in range(2):
+        with pytest.raises(Boom):
+            b.call(fail())
+    assert a.state == OPEN
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def test_storage_needs_an_explicit_id(impl, redis_url):
+    with pytest.raises(ValueError, match="storage needs an explicit breaker_id"):
+        impl.CircuitBreaker(storage=make_storage(redis_url))
+
+
+def test_windows_are_not_supported_with_storage_yet(impl, redis_url):
+    with pytest.raises(ValueError, match="does not support failure-rate windows"):
+        impl.CircuitBreaker(breaker_id="w", storage=make_storage(redis_url),
+                            strategy=count_window(10))
+
+
+def test_storage_must_be_a_storage(impl):
+    with pytest.raises(TypeError, match=r"storage must be a storage such as RedisStorage, "
+                                        r"or None, got 'redis://x' \(str\)"):
+        impl.CircuitBreaker(breaker_id="x", storage="redis://x")
+
+
+def test_ids_with_braces_are_refused(impl, redis_url):
+    with pytest.raises(ValueError, match="must not contain braces"):
+        impl.CircuitBreaker(breaker_id="a{b}", storage=make_storage(redis_url))
+
+
+# -- Redis failing --------------------------------------------------------------------------
+
+
+def test_redis_down_at_construction_runs_on_local_state(impl, tmp_path):
+    from redis_server import RedisServer
+
+    server = RedisServer(tmp_path)  # never started
+    storage = make_storage(server.url)
+    breaker = impl.CircuitBreaker(breaker_id="down", storage=storage, error_threshold=2)
+    started = time.monotonic()
+    assert breaker.call(ok()) == "ok"
+    for _ in range(2):
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    with pytest.raises(CircuitBreakerException):
+        breaker.call(ok())
+    assert time.monotonic() - started < 0.25 + 0.05
+    assert storage.fallbacks >= 1
+
+
+def test_killed_redis_never_reaches_the_caller_and_state_converges(impl, own_redis):
+    a = impl.CircuitBreaker(breaker_id="kill", storage=make_storage(own_redis.url),
+                            error_threshold=3, recovery_timeout=30)
+    assert a.call(ok()) == "ok"
+    own_redis.kill()
+    worst = 0.0
+    for _ in range(20):
+        started = time.monotonic()
+        assert a.call(ok()) == "ok"
+        worst = max(worst, time.monotonic() - started)
+    assert worst < 0.25 + 0.05
+    # The local stand-in counts and opens meanwhile.
+    for _ in range(3):
+        with pytest.raises(Boom):
+            a.call(fail())
+    assert a.state == OPEN
+    own_redis.start()  # empty: everything it held is lost
+    time.sleep(0.25)  # the cool-off
+    b = impl.CircuitBreaker(breaker_id="kill", storage=make_storage(own_redis.url),
+                            error_threshold=3, recovery_timeout=30)
+    with pytest.raises(CircuitBreakerException):
+        a.call(ok())  # back on Redis, it reports the opening it made alone
+    assert b.state == OPEN
