@@ -302,3 +302,38 @@ def test_killed_redis_never_reaches_the_caller_and_state_converges(impl, own_red
     with pytest.raises(CircuitBreakerException):
         a.call(ok())  # back on Redis, it reports the opening it made alone
     assert b.state == OPEN
+
+
+# -- fork ---------------------------------------------------------------------------------
+
+
+def test_a_forked_child_never_reuses_the_parents_connection(impl, redis_url):
+    import os
+
+    storage = make_storage(redis_url)
+    breaker = impl.CircuitBreaker(breaker_id="fork", storage=storage, error_threshold=100)
+    with pytest.raises(Boom):
+        breaker.call(fail())
+    parent_id = storage.client.client_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: count an error, report its own connection's id
+        code = 1
+        try:
+            try:
+                breaker.call(fail())
+            except Boom:
+                pass
+            os.write(write, str(storage.client.client_id()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    child_id = int(os.read(read, 64) or -1)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_id not in (-1, parent_id)
+    # The parent's connection was left alone: it still works and sees the child's error.
+    assert storage.client.client_id() == parent_id
+    assert breaker.error_count == 2
