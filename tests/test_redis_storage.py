@@ -337,3 +337,84 @@ def test_a_forked_child_never_reuses_the_parents_connection(impl, redis_url):
     # The parent's connection was left alone: it still works and sees the child's error.
     assert storage.client.client_id() == parent_id
     assert breaker.error_count == 2
+
+
+# -- asyncio client ------------------------------------------------------------------------
+
+
+def test_async_calls_await_the_asyncio_client(impl, redis_url, tmp_path):
+    import asyncio
+
+    import redis
+    import redis.asyncio
+
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    async def main():
+        aclient = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.25)
+        # A sync client that cannot connect: had anything used it, it would fall back.
+        nowhere = redis.Redis.from_url(f"unix://{tmp_path}/none.sock", socket_timeout=0.25)
+        storage = RedisStorage(nowhere, async_client=aclient, refresh_interval=0)
+        breaker = impl.CircuitBreaker(breaker_id="aio", storage=storage, error_threshold=3,
+                                      recovery_timeout=30)
+
+        @breaker
+        async def failing():
+            raise Boom()
+
+        async def succeeding():
+            return "fine"
+
+        with pytest.raises(TypeError, match="needs a function that returns an awaitable"):
+            await breaker.call_async(lambda: 1)
+        with pytest.raises(Boom):
+            await failing()
+        assert await breaker.call_async(succeeding) == "fine"  # resets the shared count
+        for _ in range(2):
+            with pytest.raises(Boom):
+                await failing()
+        with pytest.raises(Boom):
+            async with breaker:
+                raise Boom()
+        with pytest.raises(CircuitBreakerException):
+            await breaker.call_async(succeeding)
+        with pytest.raises(CircuitBreakerException):
+            async with breaker:
+                pass
+        await aclient.aclose()
+        return storage.fallbacks
+
+    assert asyncio.run(main()) == 0
+    other = impl.CircuitBreaker(breaker_id="aio", storage=make_storage(redis_url))
+    assert other.state == OPEN and other.error_count == 3
+
+
+def test_async_with_releases_a_shared_lease_on_cancellation(impl, redis_url):
+    import asyncio
+
+    import redis
+    import redis.asyncio
+
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    async def main():
+        aclient = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.25)
+        storage = RedisStorage(redis.Redis.from_url(redis_url), async_client=aclient,
+                               refresh_interval=0)
+        breaker = impl.CircuitBreaker(breaker_id="cancel", storage=storage, error_threshold=1,
+                                      recovery_timeout=0.05, half_open_max_calls=1)
+        breaker.trip()
+        await asyncio.sleep(0.06)
+
+        async def held():
+            async with breaker:
+                await asyncio.Event().wait()
+
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(held(), 0.05)
+        await aclient.aclose()
+
+    asyncio.run(main())
+    other = impl.CircuitBreaker(breaker_id="cancel", storage=make_storage(redis_url))
+    assert other.half_open_calls == 0
+    assert other.state == HALF_OPEN and other.success_count == 0

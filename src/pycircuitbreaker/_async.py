@@ -9,7 +9,9 @@ Both cores give this module the same few primitives:
   (None for a success; a BaseException that is not an Exception is never counted);
 - ``breaker._end_result(token, result)``: the same for a call that returned ``result``,
   judged by ``detect_error``;
-- ``breaker._quiet``: a :class:`QuietView`.
+- ``breaker._quiet``: a :class:`QuietView`;
+- ``breaker._shared``: None, or the SharedState of a breaker with a storage, whose
+  ``abegin``, ``aend`` and ``aend_result`` await the storage instead.
 
 An ``await`` cannot be expressed in the compiled hot path, so the async wrapper is a
 plain ``async def``; what keeps it within a few attribute reads of a bare forwarding
@@ -17,8 +19,9 @@ coroutine is the quiet view, which says in one read that a call needs no admissi
 """
 
 import inspect
+from contextvars import ContextVar
 
-from ._constants import MSG_NOT_AWAITABLE
+from ._constants import MSG_EXIT_WITHOUT_ENTER, MSG_NOT_AWAITABLE
 from ._validate import describe
 
 
@@ -41,6 +44,8 @@ class QuietView:
 async def call_async(self, func, /, *args, **kwargs):
     """Await ``func(*args, **kwargs)`` through the breaker and return its result."""
     fallback = self.config.fallback
+    if self._shared is not None:
+        return await _call_shared(self._shared, fallback, func, args, kwargs)
     token = self._begin(fallback is not None)
     if token is None:
         return await _maybe_await(fallback(*args, **kwargs))
@@ -62,18 +67,63 @@ async def call_async(self, func, /, *args, **kwargs):
     return result
 
 
+async def _call_shared(shared, fallback, func, args, kwargs):
+    """Await ``func(*args, **kwargs)`` through a shared breaker's state."""
+    token = await shared.abegin(fallback is not None)
+    if token is None:
+        return await _maybe_await(fallback(*args, **kwargs))
+    try:
+        awaitable = func(*args, **kwargs)
+        if not inspect.isawaitable(awaitable):
+            raise _NotAwaitable(describe(awaitable))
+        result = await awaitable
+    except _NotAwaitable as misuse:
+        await shared.aend(token, NOT_COUNTED)
+        raise TypeError(MSG_NOT_AWAITABLE.format(func=func, value=misuse.args[0])) from None
+    except BaseException as error:
+        await shared.aend(token, error)
+        raise
+    await shared.aend_result(token, result)
+    return result
+
+
+class _NotAwaitable(Exception):
+    """Raised inside _call_shared when ``func`` returned something that cannot be awaited."""
+
+
+# The tokens of the ``async with`` blocks of shared breakers open in this context, as
+# (breaker, token) pairs; other breakers keep theirs in their own ContextVar.
+_SHARED_ENTRIES = ContextVar("pycircuitbreaker_shared_entries", default=())
+
+
 async def aenter(self):
     """Guard an ``async with`` block as ``with`` does: rejected, counted and permitted alike."""
-    return self.__enter__()
+    if self._shared is None:
+        return self.__enter__()
+    token = await self._shared.abegin(False)
+    _SHARED_ENTRIES.set(_SHARED_ENTRIES.get() + ((self, token),))
+    return self
 
 
 async def aexit(self, exc_type, error, traceback):
     """Settle the ``async with`` block; CancelledError frees the permit and counts nothing."""
-    return self.__exit__(exc_type, error, traceback)
+    if self._shared is None:
+        return self.__exit__(exc_type, error, traceback)
+    entries = _SHARED_ENTRIES.get()
+    for index in range(len(entries) - 1, -1, -1):
+        if entries[index][0] is self:
+            break
+    else:
+        raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self.id))
+    _SHARED_ENTRIES.set(entries[:index] + entries[index + 1:])
+    await self._shared.aend(entries[index][1], error)
+    return False
 
 
 def make_async_wrapper(breaker, func):
     """Return a coroutine function that awaits ``func`` through ``breaker``."""
+    if breaker._shared is not None:
+        return _make_shared_async_wrapper(breaker, func)
     quiet = breaker._quiet
     config = breaker.config
     detect_error = config.detect_error
@@ -108,6 +158,17 @@ def make_async_wrapper(breaker, func):
             raise
         end_result(token, result)
         return result
+
+    circuit_wrapper.breaker = breaker
+    return circuit_wrapper
+
+
+def _make_shared_async_wrapper(breaker, func):
+    """Return a coroutine function that awaits ``func`` through a shared breaker."""
+    shared, fallback = breaker._shared, breaker.config.fallback
+
+    async def circuit_wrapper(*args, **kwargs):
+        return await _call_shared(shared, fallback, func, args, kwargs)
 
     circuit_wrapper.breaker = breaker
     return circuit_wrapper

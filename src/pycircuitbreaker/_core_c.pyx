@@ -115,7 +115,7 @@ cdef class CircuitBreaker:
     cdef double _slow_call_duration
     cdef object _entries
     cdef readonly object _quiet
-    cdef object _shared
+    cdef readonly object _shared
     cdef object _shared_call
     cdef bint _quiet_published
     cdef unsigned long long _quiet_generation

@@ -53,6 +53,10 @@ class SharedStorage:
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
         raise NotImplementedError
 
+    async def arun(self, breaker_id, args):
+        """Run one script operation as ``run`` does, on an asyncio client."""
+        raise NotImplementedError
+
     def available(self):
         """Return whether the storage may be tried now (it is not cooling off)."""
         raise NotImplementedError
@@ -98,6 +102,10 @@ class SharedState:
             self._backoff, self._timeout = None, config.recovery_timeout
 
     # -- the call path -------------------------------------------------------------
+    #
+    # The logic is written once, as plans: generators that yield each storage operation
+    # they need and are sent its reply (or thrown StorageUnavailable). ``_drive`` runs
+    # a plan on the storage's sync client, ``_adrive`` on its asyncio client.
 
     def call(self, func, /, *args, **kwargs):
         """Run ``func(*args, **kwargs)`` as the breaker's ``call`` does."""
@@ -115,30 +123,23 @@ class SharedState:
 
     def begin(self, with_fallback):
         """Admit a call and return its token; None means: run the fallback; or reject."""
-        local = self._local_while_down()
-        if local is None:
-            try:
-                return self._begin_shared(with_fallback)
-            except StorageUnavailable:
-                local = self._go_local()
-        token = local._begin(with_fallback)
-        return None if token is None else (_LOCAL, local, token)
+        return self._drive(self._begin_plan(with_fallback))
+
+    async def abegin(self, with_fallback):
+        """Admit a call as ``begin`` does, awaiting the storage."""
+        return await self._adrive(self._begin_plan(with_fallback))
 
     def end(self, token, error):
         """Settle a call admitted by ``begin``; None for a success."""
-        if token[0] is _LOCAL:
-            token[1]._end(token[2], error)
-            return
-        _, epoch, lease = token
         try:
-            if error is None:
-                self._success(epoch, lease)
-            elif isinstance(error, Exception) and self._counts(error):
-                self._error(epoch, lease, error)
-            elif lease:
-                self._run("release", lease)
-        except StorageUnavailable:
-            self._end_locally(error)
+            self._drive(self._end_plan(token, error))
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._config.breaker_id)
+
+    async def aend(self, token, error):
+        """Settle a call as ``end`` does, awaiting the storage."""
+        try:
+            await self._adrive(self._end_plan(token, error))
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._config.breaker_id)
 
@@ -147,18 +148,78 @@ class SharedState:
         if token[0] is _LOCAL:
             token[1]._end_result(token[2], result)
             return
+        self.end(token, self._judged(result))
+
+    async def aend_result(self, token, result):
+        """Settle a call that returned ``result`` as ``end_result`` does, awaiting the storage."""
+        if token[0] is _LOCAL:
+            token[1]._end_result(token[2], result)
+            return
+        await self.aend(token, self._judged(result))
+
+    def _judged(self, result):
+        """Return what settles a call that returned ``result``: None, or a Detected error."""
         detect_error = self._config.detect_error
-        if detect_error is None or not detect_error(result):
-            self.end(token, None)
+        if detect_error is not None and detect_error(result):
+            return Detected(result)
+        return None
+
+    def _drive(self, plan):
+        """Run ``plan`` on the storage's sync client and return what it returns."""
+        reply = failure = None
+        while True:
+            try:
+                request = plan.send(reply) if failure is None else plan.throw(failure)
+            except StopIteration as done:
+                return done.value
+            try:
+                reply, failure = self._storage.run(self._config.breaker_id, request), None
+            except StorageUnavailable as error:
+                reply, failure = None, error
+
+    async def _adrive(self, plan):
+        """Run ``plan`` on the storage's asyncio client and return what it returns."""
+        reply = failure = None
+        while True:
+            try:
+                request = plan.send(reply) if failure is None else plan.throw(failure)
+            except StopIteration as done:
+                return done.value
+            try:
+                reply = await self._storage.arun(self._config.breaker_id, request)
+                failure = None
+            except StorageUnavailable as error:
+                reply, failure = None, error
+
+    def _begin_plan(self, with_fallback):
+        local = self._local_while_down()
+        if local is None:
+            try:
+                return (yield from self._begin_shared(with_fallback))
+            except StorageUnavailable:
+                local = self._go_local()
+        token = local._begin(with_fallback)
+        return None if token is None else (_LOCAL, local, token)
+
+    def _end_plan(self, token, error):
+        if token[0] is _LOCAL:
+            token[1]._end(token[2], error)
             return
         _, epoch, lease = token
         try:
-            self._error(epoch, lease, result)
+            if error is None:
+                yield from self._success(epoch, lease)
+            elif isinstance(error, Detected):
+                yield from self._error(epoch, lease, error.result)
+            elif isinstance(error, Exception) and self._counts(error):
+                yield from self._error(epoch, lease, error)
+            elif lease:
+                yield ("release", lease)
         except StorageUnavailable:
-            self._end_locally(result, detected=True)
+            self._end_locally(error)
 
     def _begin_shared(self, with_fallback):
-        view = self._current_view()
+        view = yield from self._current_view()
         state = view.state
         if state == CLOSED or state == DISABLED:
             return (_SHARED, view.epoch, "")
@@ -166,8 +227,7 @@ class SharedState:
             return self._reject(view, with_fallback)
         # OPEN with its recovery time come, or HALF_OPEN: ask for a trial call.
         lease = f"{os.getpid()}:{id(self)}:{next(self._leases)}"
-        reply = self._run("acquire", self._config.half_open_max_calls or 0, lease,
-                          self._lease_ms)
+        reply = yield ("acquire", self._config.half_open_max_calls or 0, lease, self._lease_ms)
         view = self._adopt(reply)
         self._announce(reply, None)
         granted = reply[reply_fields.GRANTED]
@@ -206,14 +266,14 @@ class SharedState:
         ):
             # Nothing to reset, as far as this process knows: no round trip.
             return
-        reply = self._run("success", epoch, lease, self._config.strategy_code,
-                          self._config.recovery_threshold)
+        reply = yield ("success", epoch, lease, self._config.strategy_code,
+                       self._config.recovery_threshold)
         self._adopt(reply)
         self._announce(reply, None)
 
     def _error(self, epoch, lease, cause):
-        reply = self._run("error", epoch, lease, self._config.error_threshold,
-                          self._open_period_ms())
+        reply = yield ("error", epoch, lease, self._config.error_threshold,
+                       self._open_period_ms())
         self._adopt(reply)
         self._announce(reply, cause)
 
@@ -221,10 +281,13 @@ class SharedState:
 
     def force(self, state):
         """Move the shared breaker to ``state`` (trip, reset, force_open, disable)."""
+        self._drive(self._force_plan(state))
+
+    def _force_plan(self, state):
         local = self._local_while_down()
         if local is None:
             try:
-                reply = self._run("force", state, self._open_period_ms())
+                reply = yield ("force", state, self._open_period_ms())
             except StorageUnavailable:
                 local = self._go_local()
             else:
@@ -237,10 +300,13 @@ class SharedState:
 
     def read(self, name):
         """Return the breaker attribute ``name`` from the view (or the local stand-in)."""
+        return self._drive(self._read_plan(name))
+
+    def _read_plan(self, name):
         local = self._local_while_down()
         if local is None:
             try:
-                view = self._current_view()
+                view = yield from self._current_view()
             except StorageUnavailable:
                 local = self._go_local()
         if local is not None:
@@ -265,14 +331,14 @@ class SharedState:
     def _current_view(self):
         """Return the view, read again first if it is older than the refresh interval."""
         if self._local is not None:
-            self._resync()
+            yield from self._resync()
         view = self._view
         if view is not None and time.monotonic() - view.read_at < self._refresh_interval:
             return view
         if view is not None and not self._refreshing.acquire(blocking=False):
-            return view  # another thread is reading it now
+            return view  # another thread (or task) is reading it now
         try:
-            return self._adopt(self._run("read"))
+            return self._adopt((yield ("read",)))
         finally:
             if view is not None:
                 self._refreshing.release()
@@ -320,9 +386,6 @@ class SharedState:
                 logger.exception(MSG_BACKOFF_FAILED, self._config.breaker_id)
                 timeout = self._view.open_period if self._view is not None else 0.0
         return int(timeout * 1000)
-
-    def _run(self, *args):
-        return self._storage.run(self._config.breaker_id, args)
 
     # -- while the storage is unreachable -----------------------------------------------
 
@@ -373,31 +436,38 @@ class SharedState:
 
         return relayed
 
-    def _end_locally(self, outcome, detected=False):
+    def _end_locally(self, outcome):
         """Count the outcome of a call admitted by the storage that went down meanwhile."""
         local = self._go_local()
         try:
             token = local._begin(False)
         except CircuitBreakerException:
             return  # the stand-in is open already: nothing more to count
-        if detected:
-            local._end_result(token, outcome)
+        if isinstance(outcome, Detected):
+            local._end_result(token, outcome.result)
         else:
             local._end(token, outcome)
 
     def _resync(self):
         """Go back to the shared state, reporting an opening made while it was away."""
+        # No lock is held across the round trips: a task awaiting them must not block
+        # the thread's other tasks.
+        reply = yield ("read",)
+        if self._local_opened and reply[reply_fields.STATE] == CLOSED:
+            reply = yield ("force", OPEN, self._open_period_ms())
         with self._local_lock:
-            local = self._local
-            if local is None:
-                return
-            reply = self._run("read")
-            if self._local_opened and reply[reply_fields.STATE] == CLOSED:
-                reply = self._run("force", OPEN, self._open_period_ms())
             self._adopt(reply)
             self._local = None
             self._local_opened = False
         self._storage.recovered()
+
+
+class Detected(Exception):
+    """A result that ``detect_error`` flagged, carried to the plan as an error."""
+
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
 
 
 _LOCAL_CONTROL = {

@@ -36,7 +36,9 @@ class RedisStorage(SharedStorage):
 
     ``client`` is a ``redis.Redis`` (or ``redis.RedisCluster``); give it a short
     ``socket_timeout`` and ``socket_connect_timeout``, which bound how long a call can
-    wait on Redis, or build one with :meth:`from_url`. ``refresh_interval`` is how stale
+    wait on Redis, or build one with :meth:`from_url`. ``async_client``, a
+    ``redis.asyncio.Redis`` of the event loop the breakers are awaited in, serves async
+    calls; without one they use ``client`` too, blocking the loop for each round trip. ``refresh_interval`` is how stale
     a process's view of the shared state may get; ``cool_off`` how long the breakers
     rely on their local state after Redis failed; ``ttl`` how long the state of a breaker
     nobody uses is kept; ``lease_timeout`` how long a trial call's permit is held for a
@@ -47,6 +49,7 @@ class RedisStorage(SharedStorage):
         self,
         client,
         *,
+        async_client=None,
         prefix=DEFAULT_PREFIX,
         refresh_interval=DEFAULT_REFRESH_INTERVAL,
         cool_off=DEFAULT_COOL_OFF,
@@ -63,6 +66,8 @@ class RedisStorage(SharedStorage):
         self.lease_timeout = seconds("lease_timeout", lease_timeout, above_zero=True)
         self._ttl_ms = max(int(self.ttl * 1000), 1)
         self._script = client.register_script(SCRIPT)
+        self.async_client = async_client
+        self._async_script = async_client.register_script(SCRIPT) if async_client else None
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._fallbacks = 0
@@ -112,6 +117,21 @@ class RedisStorage(SharedStorage):
             raise StorageUnavailable("cooling off after a Redis failure")
         try:
             return self._script(keys=self.keys(breaker_id), args=(args[0], self._ttl_ms) + args[1:])
+        except RedisError as error:
+            self._failed(error)
+            raise StorageUnavailable(str(error)) from error
+
+    async def arun(self, breaker_id, args):
+        """Run one script operation as ``run`` does, on the asyncio client if there is one."""
+        if self._async_script is None:
+            return self.run(breaker_id, args)
+        if time.monotonic() < self._down_until:
+            self._fell_back()
+            raise StorageUnavailable("cooling off after a Redis failure")
+        try:
+            return await self._async_script(
+                keys=self.keys(breaker_id), args=(args[0], self._ttl_ms) + args[1:]
+            )
         except RedisError as error:
             self._failed(error)
             raise StorageUnavailable(str(error)) from error
