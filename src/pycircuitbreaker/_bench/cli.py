@@ -7,7 +7,7 @@ import sys
 import time
 
 from .. import IMPLEMENTATION, __version__
-from . import chart, machine, report, timing
+from . import chart, machine, redis_bench, redis_report, redis_results, report, timing
 from .cell import Cell
 from .functions import never_error
 from .grid import FAILED, Grid
@@ -29,7 +29,8 @@ def parse(argv):
     parser = argparse.ArgumentParser(
         prog="python -m pycircuitbreaker bench",
         description="Time this project's breaker (compiled and pure) beside baselines and "
-                    "peers, sync and async, then judge the speed targets of issues #3-#5. "
+                    "peers, sync and async, and shared through a redis-server of its own, "
+                    "then judge the speed targets of issues #3-#5 and the Redis issue. "
                     "Never fails on speed.",
     )
     parser.add_argument("--fast", action="store_true",
@@ -46,6 +47,9 @@ def parse(argv):
                         help="PNG to write when matplotlib is installed "
                              f"(default ./{DEFAULT_CHART})")
     parser.add_argument("--no-chart", action="store_true", help="do not write a chart")
+    parser.add_argument("--no-redis", action="store_true",
+                        help="skip the Redis section (it starts a redis-server of its own on "
+                             "a free loopback port)")
     args = parser.parse_args(argv)
     if args.rows:
         unknown = set(args.rows.split(",")) - set(ROWS_BY_KEY)
@@ -95,9 +99,15 @@ def main(argv=None):
                      f"{row.key} for memory kept")
             results.window_memory[row.key] = check_window_memory(row)
 
+    if not args.no_redis:
+        redis_budget = redis_results.FAST if args.fast else redis_results.FULL
+        results.redis = redis_bench.measure(redis_budget, chosen, progress)
+
     elapsed = time.perf_counter() - started
     print_report(results, args, elapsed)
     failed = [e for g in (grid, async_grid) for e in g.entries.values() if e.status == FAILED]
+    if results.redis is not None and (results.redis.failed or results.redis.crashed):
+        failed.append(results.redis)
     return 1 if failed else 0
 
 
@@ -126,6 +136,7 @@ def print_report(results, args, elapsed):
     lines += report.async_tables(results)
     lines += report.notes(results)
     lines += report.side_measurements(results)
+    lines += redis_report.section(results)
     lines += report.verdicts(evaluate(results), fast=args.fast)
     lines.append("")
     lines.append(f"total time {elapsed:.0f} s")

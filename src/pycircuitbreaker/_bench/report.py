@@ -181,7 +181,8 @@ def side_measurements(results):
 def verdicts(verdict_list, fast=False):
     """Return the target lines: status, target, then the numbers behind it."""
     caveat = "; FAST MODE, so these verdicts are not evidence" if fast else ""
-    lines = ["", f"Targets (issues #3, #4 and #5; judged from this run's medians{caveat}):"]
+    lines = ["", "Targets (issues #3, #4, #5 and the Redis issue; judged from this run's "
+                 f"medians{caveat}):"]
     for verdict in verdict_list:
         lines.append(f"  {verdict.status:<8} {verdict.target}")
         lines.append(f"  {'':<8}   {verdict.detail}")

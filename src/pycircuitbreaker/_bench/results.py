@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .grid import Grid
 from .leaks import LeakReport
+from .redis_results import RedisRun
 from .timing import Budget
 from .windows import WindowMemory
 
@@ -28,3 +29,5 @@ class Results:
     leaks: Dict[str, LeakReport] = field(default_factory=dict)
     #: row key -> what many calls through each windowed breaker left behind
     window_memory: Dict[str, List[WindowMemory]] = field(default_factory=dict)
+    #: The Redis section (shared state), or None when skipped (--no-redis)
+    redis: Optional[RedisRun] = None

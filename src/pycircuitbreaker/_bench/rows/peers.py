@@ -54,7 +54,8 @@ class PyBreaker(InstalledPeer):
         return ("pybreaker's async path is a tornado coroutine, which needs a running event "
                 "loop; the async cells run without one")
 
-    def build(self, scenario):
+    def build(self, scenario, **extra_options):
+        """Return a Cell; ``extra_options`` (e.g. ``state_storage``) go to the breaker as well."""
         pybreaker = self.module
         breaker = pybreaker.CircuitBreaker(
             fail_max=NEVER if scenario.outcome == RAISES else 5,
@@ -62,6 +63,7 @@ class PyBreaker(InstalledPeer):
             # A trial call that succeeds keeps it half-open until this many have.
             success_threshold=NEVER,
             name=f"bench-{scenario.key}",
+            **extra_options,
         )
         if scenario.state == OPEN:
             breaker.open()
