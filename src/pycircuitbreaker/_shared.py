@@ -61,6 +61,9 @@ class SharedStorage:
         """Return whether the storage may be tried now (it is not cooling off)."""
         raise NotImplementedError
 
+    def count_fallback(self):
+        """Count one call (or control) decided on local state instead of the storage."""
+
 
 class View(NamedTuple):
     """What this process last learnt of the shared state, with local times."""
@@ -198,6 +201,7 @@ class SharedState:
                 return (yield from self._begin_shared(with_fallback))
             except StorageUnavailable:
                 local = self._go_local()
+        self._storage.count_fallback()
         token = local._begin(with_fallback)
         return None if token is None else (_LOCAL, local, token)
 
@@ -294,6 +298,7 @@ class SharedState:
                 self._adopt(reply)
                 self._announce(reply, None)
                 return
+        self._storage.count_fallback()
         _LOCAL_CONTROL[state](local)
 
     # -- views --------------------------------------------------------------------------
@@ -438,6 +443,7 @@ class SharedState:
 
     def _end_locally(self, outcome):
         """Count the outcome of a call admitted by the storage that went down meanwhile."""
+        self._storage.count_fallback()
         local = self._go_local()
         try:
             token = local._begin(False)

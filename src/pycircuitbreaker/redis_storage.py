@@ -88,7 +88,7 @@ class RedisStorage(SharedStorage):
 
     @property
     def fallbacks(self):
-        """Return how many operations fell back to local state because Redis failed."""
+        """Return how many calls (and controls) were decided on local state instead of Redis."""
         return self._fallbacks
 
     def keys(self, breaker_id):
@@ -113,7 +113,6 @@ class RedisStorage(SharedStorage):
     def run(self, breaker_id, args):
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
         if time.monotonic() < self._down_until:
-            self._fell_back()
             raise StorageUnavailable("cooling off after a Redis failure")
         try:
             return self._script(keys=self.keys(breaker_id), args=(args[0], self._ttl_ms) + args[1:])
@@ -126,7 +125,6 @@ class RedisStorage(SharedStorage):
         if self._async_script is None:
             return self.run(breaker_id, args)
         if time.monotonic() < self._down_until:
-            self._fell_back()
             raise StorageUnavailable("cooling off after a Redis failure")
         try:
             return await self._async_script(
@@ -144,13 +142,13 @@ class RedisStorage(SharedStorage):
             self._down = False
         logger.warning("Redis is reachable again: breakers are back on the shared state")
 
-    def _fell_back(self):
+    def count_fallback(self):
+        """Count one call (or control) decided on local state instead of Redis."""
         with self._lock:
             self._fallbacks += 1
 
     def _failed(self, error):
         with self._lock:
-            self._fallbacks += 1
             self._down_until = time.monotonic() + self.cool_off
             first = not self._down
             self._down = True
