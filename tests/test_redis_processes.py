@@ -99,15 +99,15 @@ def processes(target, *args, count=PROCESSES):
             assert codes == [0] * count, f"children exited with {codes}"
 
 
-def collect(results, count):
+def collect(results, count, wait=WAIT):
     """Return the next ``count`` reports of the children; fail on a crash or a hang."""
     reports = []
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + wait
     while len(reports) < count:
         try:
             report = results.get(timeout=max(deadline - time.monotonic(), 0.01))
         except queue.Empty:
-            pytest.fail(f"the children sent {len(reports)} of {count} reports in {WAIT} s")
+            pytest.fail(f"the children sent {len(reports)} of {count} reports in {wait} s")
         if report[0] == "crashed":
             pytest.fail(f"child {report[1]} crashed:\n{report[2]}")
         reports.append(report)
@@ -391,6 +391,56 @@ def test_errors_from_many_processes_are_all_counted(impl, redis_url):
     assert checker.error_count == ERRORS
     assert state_field(redis_url, DEFAULT_PREFIX, "count", "e") == ERRORS
     assert checker.state.name == "CLOSED"
+
+
+# -- a breaker built before a fork ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("moment", ["refresh", "resync"])
+def test_a_breaker_forked_mid_read_reads_again_in_the_child(impl, redis_url, moment):
+    from pycircuitbreaker._shared import StorageUnavailable
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    storage = RedisStorage.from_url(redis_url, socket_timeout=5, refresh_interval=0.01)
+    breaker = impl.CircuitBreaker(breaker_id="forked", storage=storage, error_threshold=1,
+                                  recovery_timeout=600)
+    assert breaker.state.name == "CLOSED"
+    real_run, down = storage.run, [moment == "resync"]
+    inside, release = threading.Event(), threading.Event()
+
+    def run(breaker_id, args):
+        if down[0]:
+            down[0] = False
+            raise StorageUnavailable("down for a moment")
+        # The parent's other thread waits on its read (a slow network) at the fork.
+        if threading.current_thread() is reader:
+            inside.set()
+            release.wait(WAIT)
+        return real_run(breaker_id, args)
+
+    storage.run = run
+    time.sleep(0.02)  # past the refresh interval: the next look reads
+    if moment == "resync":
+        # Fall back to the local stand-in: the next look goes back to the shared state.
+        assert breaker.state.name == "CLOSED" and not down[0]
+    reader = threading.Thread(target=lambda: breaker.state)
+    reader.start()
+
+    def child(index, results):
+        tripper = impl.CircuitBreaker(breaker_id="forked", storage=storage_for_checks(redis_url),
+                                      recovery_timeout=600)
+        tripper.trip()  # in another process, as far as the breaker knows
+        time.sleep(0.05)  # five refresh intervals
+        results.put(("done", index, breaker.state.name))
+
+    try:
+        assert inside.wait(WAIT)
+        with processes(child, count=1) as results:
+            [report] = collect(results, 1, wait=5)
+    finally:
+        release.set()
+        reader.join(WAIT)
+    assert report[2] == "OPEN"
 
 
 # -- 4. the example -------------------------------------------------------------------------
