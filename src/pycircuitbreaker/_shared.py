@@ -14,6 +14,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from typing import NamedTuple
 
 from . import _constants, _redis_script as reply_fields
@@ -36,6 +37,28 @@ _SHARED, _LOCAL = "shared", "local"
 # Options of the in-process stand-in: all but those that tie a breaker to the outside.
 _NOT_LOCAL = ("strategy_code", "registry", "storage")
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
+
+
+# Locks that another thread holds at a fork stay held in the child, where no thread will
+# ever release them: the child gets new ones. The locks registered here guard no data a
+# fork can leave half-written; at worst the child makes again a read the parent was making.
+# Keyed by id, so that an owner (a user's storage class, say) need not be hashable.
+_FORK_LOCKS = weakref.WeakValueDictionary()  # (id(owner), names) -> owner
+
+
+def new_locks_after_fork(owner, *names):
+    """Give ``owner`` new locks in its attributes ``names`` in every forked child."""
+    _FORK_LOCKS[id(owner), names] = owner
+
+
+def _new_locks_in_child():
+    for (_, names), owner in list(_FORK_LOCKS.items()):
+        for name in names:
+            setattr(owner, name, threading.Lock())
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_new_locks_in_child)
 
 
 class StorageUnavailable(Exception):
@@ -99,6 +122,7 @@ class SharedState:
         self._local_lock = threading.Lock()
         self._local_opened = False
         self._muted = False
+        new_locks_after_fork(self, "_refreshing", "_local_lock")
         if isinstance(config.recovery_timeout, Backoff):
             self._backoff, self._timeout = config.recovery_timeout, None
         else:

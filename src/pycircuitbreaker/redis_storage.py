@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ._redis_script import SCRIPT
-from ._shared import SharedState, SharedStorage, StorageUnavailable
+from ._shared import SharedState, SharedStorage, StorageUnavailable, new_locks_after_fork
 from ._validate import describe, seconds
 
 logger = logging.getLogger("pycircuitbreaker.redis")
@@ -69,6 +69,7 @@ class RedisStorage(SharedStorage):
         self.async_client = async_client
         self._async_script = async_client.register_script(SCRIPT) if async_client else None
         self._lock = threading.Lock()
+        new_locks_after_fork(self, "_lock")
         self._down_until = 0.0
         self._fallbacks = 0
         self._down = False
