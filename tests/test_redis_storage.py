@@ -418,3 +418,16 @@ def test_async_with_releases_a_shared_lease_on_cancellation(impl, redis_url):
     other = impl.CircuitBreaker(breaker_id="cancel", storage=make_storage(redis_url))
     assert other.half_open_calls == 0
     assert other.state == HALF_OPEN and other.success_count == 0
+
+
+def test_an_older_reply_arriving_late_does_not_replace_a_newer_view(impl, redis_url):
+    storage = make_storage(redis_url, refresh_interval=60)
+    breaker = impl.CircuitBreaker(breaker_id="order", storage=storage)
+    shared = breaker._shared
+    older = storage.run("order", ("read",))
+    time.sleep(0.002)  # Redis time moves on by a millisecond at least
+    impl.CircuitBreaker(breaker_id="order", storage=make_storage(redis_url)).trip()
+    newer = storage.run("order", ("read",))
+    shared._adopt(newer)
+    shared._adopt(older)  # a slow thread's reply, from before the trip
+    assert breaker.state == OPEN

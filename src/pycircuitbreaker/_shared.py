@@ -101,6 +101,7 @@ class View(NamedTuple):
     openings: int
     leases: int
     read_at: float  # local monotonic time
+    stamp: int  # Redis time of the reply, ms
 
 
 class SharedState:
@@ -373,7 +374,11 @@ class SharedState:
                 self._refreshing.release()
 
     def _adopt(self, reply):
-        """Make the storage's ``reply`` the view, in local monotonic time."""
+        """Return the storage's ``reply`` as a view in local time; keep it if it is newest.
+
+        Replies to several threads' round trips may arrive in any order: an older one
+        must not replace what a newer one said.
+        """
         now = time.monotonic()
         redis_now = reply[reply_fields.NOW]
         recover_at = reply[reply_fields.RECOVER_AT]
@@ -389,8 +394,17 @@ class SharedState:
             openings=reply[reply_fields.OPENINGS],
             leases=reply[reply_fields.LEASES],
             read_at=now,
+            stamp=redis_now,
         )
-        self._view = view
+        current = self._view
+        # A view older than the refresh interval gives way whatever its stamp, so that a
+        # Redis whose clock went back (a failover) cannot freeze it.
+        if (
+            current is None
+            or view.stamp >= current.stamp
+            or now - current.read_at >= self._refresh_interval
+        ):
+            self._view = view
         return view
 
     def _announce(self, reply, cause):
