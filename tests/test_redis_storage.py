@@ -5,7 +5,7 @@ import time
 import pytest
 from conftest import Boom, fail, ok
 
-from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState, count_window
+from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState
 
 
 CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
@@ -215,7 +215,8 @@ def test_keys_share_a_hash_tag_and_expire(impl, redis_url):
     assert keys == ["pycircuitbreaker:{keys}:state"]
     assert 0 < client.pttl(keys[0]) <= 60_000
     # Configuration stays out of Redis: only state.
-    assert set(client.hgetall(keys[0])) == {b"s", b"e", b"c", b"r", b"o", b"g", b"n"}
+    assert set(client.hgetall(keys[0])) == {b"s", b"e", b"c", b"r", b"o", b"g", b"n", b"wc",
+                                            b"wf", b"ws", b"wh"}
 
 
 def test_lost_keys_are_recreated(impl, redis_url):
@@ -240,12 +241,6 @@ def test_lost_keys_are_recreated(impl, redis_url):
 def test_storage_needs_an_explicit_id(impl, redis_url):
     with pytest.raises(ValueError, match="storage needs an explicit breaker_id"):
         impl.CircuitBreaker(storage=make_storage(redis_url))
-
-
-def test_windows_are_not_supported_with_storage_yet(impl, redis_url):
-    with pytest.raises(ValueError, match="does not support failure-rate windows"):
-        impl.CircuitBreaker(breaker_id="w", storage=make_storage(redis_url),
-                            strategy=count_window(10))
 
 
 def test_storage_must_be_a_storage(impl):

@@ -106,7 +106,7 @@ def _validate(
     storage=None,
 ):
     # Before breaker_id gets its default: a shared breaker needs one given.
-    storage = _storage_or_none(storage, breaker_id, strategy)
+    storage = _storage_or_none(storage, breaker_id)
     if breaker_id is None:
         breaker_id = uuid4()
     else:
@@ -148,8 +148,8 @@ def _validate(
     )
 
 
-def _storage_or_none(storage, breaker_id, strategy):
-    """Return ``storage`` if a breaker with ``breaker_id`` and ``strategy`` can use it."""
+def _storage_or_none(storage, breaker_id):
+    """Return ``storage`` if a breaker with ``breaker_id`` can use it."""
     if storage is None:
         return None
     if not isinstance(storage, SharedStorage):
@@ -160,11 +160,6 @@ def _storage_or_none(storage, breaker_id, strategy):
         raise ValueError(
             "storage needs an explicit breaker_id: every process sharing the breaker "
             "must name it the same"
-        )
-    if strategy_code(strategy) in (_constants.COUNT_WINDOW, _constants.TIME_WINDOW):
-        raise ValueError(
-            f"storage does not support failure-rate windows yet, got strategy={strategy!r}; "
-            "use consecutive_errors() or net_errors()"
         )
     return storage
 

@@ -5,8 +5,9 @@ in (configuration stays out of Redis), writes it back with a TTL and returns the
 Time is Redis ``TIME``, so the hosts' clocks never matter. A missing key (flushed,
 evicted, expired) reads as a new CLOSED breaker and is written back on the next change.
 
-KEYS: the state hash and the set of trial-call leases; the caller gives both the same
-hash tag, so they live in one Redis Cluster slot.
+KEYS: the state hash, the set of trial-call leases and the failure-rate window (a string
+of one byte per call for a count window, a hash of per-slice totals for a time window);
+the caller gives all three the same hash tag, so they live in one Redis Cluster slot.
 ARGV: operation, TTL in ms, then the operation's own arguments.
 """
 
@@ -24,7 +25,8 @@ local NET_ERROR = {NET_ERROR}
 local op, ttl = ARGV[1], tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local h = redis.call('HMGET', KEYS[1], 's', 'e', 'c', 'r', 'o', 'g', 'n')
+local h = redis.call('HMGET', KEYS[1], 's', 'e', 'c', 'r', 'o', 'g', 'n', 'wc', 'wf', 'ws',
+                    'wh', 'wn')
 local dirty = h[1] == false
 local s = tonumber(h[1]) or CLOSED
 local e = tonumber(h[2]) or 0
@@ -34,8 +36,19 @@ local o = tonumber(h[5]) or now
 -- A re-created breaker starts a new epoch that no call admitted before can match.
 local g = tonumber(h[6]) or now
 local n = tonumber(h[7]) or 0
+-- The window's running totals: calls, failures, slow calls; the count window's next
+-- position, the time window's newest slice.
+local wc, wf, ws = tonumber(h[8]) or 0, tonumber(h[9]) or 0, tonumber(h[10]) or 0
+local wh, wn = tonumber(h[11]) or 0, tonumber(h[12])
 -- granted: 0 rejected, 1 admitted, 2 admitted holding a trial-call lease.
 local old, noticed, granted = -1, 0, 0
+
+local function clear_window()
+  wc, wf, ws, wh, wn = 0, 0, 0, 0, nil
+  redis.call('DEL', KEYS[3])
+  redis.call('HDEL', KEYS[1], 'wn')
+  dirty = true
+end
 
 local function move(to)
   if old == -1 then old = s end
@@ -44,6 +57,48 @@ local function move(to)
   dirty = true
   redis.call('DEL', KEYS[2])
   if to ~= OPEN and to ~= HALF_OPEN then n = 0 end
+  if to == CLOSED then clear_window() end
+end
+
+-- Add one call to a count window of ``size`` calls.
+local function count_record(size, failed, slow)
+  if wc == size then
+    local oldest = tonumber(redis.call('GETRANGE', KEYS[3], wh, wh)) or 0
+    wf = wf - oldest % 2
+    ws = ws - math.floor(oldest / 2)
+  else
+    wc = wc + 1
+  end
+  redis.call('SETRANGE', KEYS[3], wh, tostring(failed + 2 * slow))
+  wh = (wh + 1) % size
+  wf = wf + failed
+  ws = ws + slow
+end
+
+-- Add one call, made now, to a time window of ``size`` slices of ``width`` ms.
+local function time_record(size, width, failed, slow)
+  local index = math.floor(now / width)
+  if wn == nil then
+    wn = index
+  elseif index > wn then
+    -- Each slice between the newest and this one is emptied once.
+    for step = 1, math.min(index - wn, size) do
+      local slot = (wn + step) % size
+      local v = redis.call('HMGET', KEYS[3], 'c' .. slot, 'f' .. slot, 's' .. slot)
+      wc = wc - (tonumber(v[1]) or 0)
+      wf = wf - (tonumber(v[2]) or 0)
+      ws = ws - (tonumber(v[3]) or 0)
+      redis.call('HDEL', KEYS[3], 'c' .. slot, 'f' .. slot, 's' .. slot)
+    end
+    wn = index
+  end
+  local slot = wn % size
+  redis.call('HINCRBY', KEYS[3], 'c' .. slot, 1)
+  redis.call('HINCRBY', KEYS[3], 'f' .. slot, failed)
+  redis.call('HINCRBY', KEYS[3], 's' .. slot, slow)
+  wc = wc + 1
+  wf = wf + failed
+  ws = ws + slow
 end
 
 local function open(timeout)
@@ -94,6 +149,30 @@ elseif op == 'success' then
       end
     end
   end
+elseif op == 'record' then
+  -- epoch admitted in, outcomes (a digit a call: failed + 2 * slow), 'count' or 'time',
+  -- window size, slice width (ms), minimum calls, failure rate, slow-call rate (-1: slow
+  -- calls do not count), open period (ms)
+  if tonumber(ARGV[3]) == g and (s == CLOSED or s == DISABLED) then
+    local outcomes, by_time, size = ARGV[4], ARGV[5] == 'time', tonumber(ARGV[6])
+    for i = 1, #outcomes do
+      local v = tonumber(string.sub(outcomes, i, i))
+      if by_time then
+        time_record(size, tonumber(ARGV[7]), v % 2, math.floor(v / 2))
+      else
+        count_record(size, v % 2, math.floor(v / 2))
+      end
+    end
+    e = wf
+    dirty = true
+    local slow_rate = tonumber(ARGV[10])
+    -- Ratios, as the local cores compare them.
+    if s == CLOSED and wc > 0 and wc >= tonumber(ARGV[8]) and (
+      wf / wc >= tonumber(ARGV[9]) or (slow_rate >= 0 and ws / wc >= slow_rate)
+    ) then
+      open(tonumber(ARGV[11]))
+    end
+  end
 elseif op == 'release' then
   -- lease
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -126,14 +205,17 @@ elseif op == 'force' then
   else
     e = 0
     c = 0
-    dirty = true
+    clear_window()
     if s ~= target then move(target) end
   end
 end
 
 if dirty then
-  redis.call('HSET', KEYS[1], 's', s, 'e', e, 'c', c, 'r', r, 'o', o, 'g', g, 'n', n)
+  redis.call('HSET', KEYS[1], 's', s, 'e', e, 'c', c, 'r', r, 'o', o, 'g', g, 'n', n,
+             'wc', wc, 'wf', wf, 'ws', ws, 'wh', wh)
+  if wn ~= nil then redis.call('HSET', KEYS[1], 'wn', wn) end
   redis.call('PEXPIRE', KEYS[1], ttl)
+  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
 end
 local leases = redis.call('ZCARD', KEYS[2])
 return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted}}

@@ -25,6 +25,7 @@ from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
+from .strategies import Strategy
 
 CLOSED = _constants.CLOSED
 OPEN = _constants.OPEN
@@ -124,6 +125,24 @@ class SharedState:
         self._local_opened = False
         self._muted = False
         new_locks_after_fork(self, "_refreshing", "_local_lock")
+        # A window strategy: the outcomes of CLOSED calls go to the shared window, a
+        # batch at a time (see _flush).
+        rule = config.strategy if isinstance(config.strategy, Strategy) else None
+        self._windowed = rule is not None and bool(rule.window_size)
+        self._slow_call_duration = rule.slow_call_duration if self._windowed else None
+        if self._windowed:
+            by_time = rule.code == _constants.TIME_WINDOW
+            self._window_args = (
+                "time" if by_time else "count",
+                rule.window_size,
+                repr(rule.window_seconds * 1000 / rule.window_size) if by_time else "0",
+                rule.minimum_calls,
+                repr(float(rule.failure_rate)),
+                repr(float(rule.slow_call_rate)) if rule.slow_call_duration is not None else "-1",
+            )
+        self._pending = []  # (epoch, outcome digit) of calls not yet sent
+        self._pending_lock = threading.Lock()
+        self._flushed_at = 0.0
         if isinstance(config.recovery_timeout, Backoff):
             self._backoff, self._timeout = config.recovery_timeout, None
         else:
@@ -234,9 +253,11 @@ class SharedState:
         if token[0] is _LOCAL:
             token[1]._end(token[2], error)
             return
-        _, epoch, lease = token
+        _, epoch, lease, windowed, start = token
         try:
-            if error is None:
+            if windowed:
+                yield from self._record(epoch, start, error)
+            elif error is None:
                 yield from self._success(epoch, lease)
             elif isinstance(error, Detected):
                 yield from self._error(epoch, lease, error.result)
@@ -250,8 +271,9 @@ class SharedState:
     def _begin_shared(self, with_fallback):
         view = yield from self._current_view()
         state = view.state
+        start = time.monotonic() if self._slow_call_duration is not None else None
         if state == CLOSED or state == DISABLED:
-            return (_SHARED, view.epoch, "")
+            return (_SHARED, view.epoch, "", self._windowed, start)
         if state == FORCED_OPEN or (state == OPEN and time.monotonic() < view.recover_at):
             return self._reject(view, with_fallback)
         # OPEN with its recovery time come, or HALF_OPEN: ask for a trial call.
@@ -261,7 +283,7 @@ class SharedState:
         self._announce(reply, None)
         granted = reply[reply_fields.GRANTED]
         if granted:
-            return (_SHARED, view.epoch, lease if granted == 2 else "")
+            return (_SHARED, view.epoch, lease if granted == 2 else "", False, start)
         return self._reject(view, with_fallback)
 
     def _reject(self, view, with_fallback):
@@ -299,6 +321,39 @@ class SharedState:
                        self._config.recovery_threshold)
         self._adopt(reply)
         self._announce(reply, None)
+
+    def _record(self, epoch, start, error):
+        """Add a windowed CLOSED call's outcome to the batch; send it if it is due."""
+        if isinstance(error, Detected):
+            failed, cause = 1, error.result
+        elif error is None:
+            failed, cause = 0, None
+        elif isinstance(error, Exception) and self._counts(error):
+            failed, cause = 1, error
+        else:
+            return  # not counted: not in the window either
+        slow = int(start is not None and time.monotonic() - start >= self._slow_call_duration)
+        self._pending.append((epoch, failed + 2 * slow))
+        # An error may trip the breaker: it goes at once. Successes wait for the next
+        # refresh, so a healthy breaker still makes one round trip per interval.
+        if failed or time.monotonic() - self._flushed_at >= self._refresh_interval:
+            yield from self._flush(cause)
+
+    def _flush(self, cause):
+        """Send the batch of windowed outcomes; the reply is the new view."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._flushed_at = time.monotonic()
+        if not batch:
+            return
+        # Only the newest epoch's outcomes can still count: the script drops the others.
+        epoch = batch[-1][0]
+        outcomes = "".join(str(digit) for admitted, digit in batch if admitted == epoch)
+        reply = yield ("record", epoch, outcomes) + self._window_args + (
+            self._open_period_ms(),
+        )
+        self._adopt(reply)
+        self._announce(reply, cause)
 
     def _error(self, epoch, lease, cause):
         reply = yield ("error", epoch, lease, self._config.error_threshold,
@@ -365,6 +420,10 @@ class SharedState:
         view = self._view
         if view is not None and time.monotonic() - view.read_at < self._refresh_interval:
             return view
+        if self._pending:
+            # Outcomes are waiting: sending them reads the state too.
+            yield from self._flush(None)
+            return self._view
         if view is not None and not self._refreshing.acquire(blocking=False):
             return view  # another thread (or task) is reading it now
         try:

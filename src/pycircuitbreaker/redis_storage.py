@@ -93,9 +93,9 @@ class RedisStorage(SharedStorage):
         return self._fallbacks
 
     def keys(self, breaker_id):
-        """Return the state and lease keys of ``breaker_id``, in one Cluster slot."""
+        """Return the state, lease and window keys of ``breaker_id``, in one Cluster slot."""
         tag = f"{self.prefix}:{{{breaker_id}}}"
-        return (f"{tag}:state", f"{tag}:leases")
+        return (f"{tag}:state", f"{tag}:leases", f"{tag}:window")
 
     def attach(self, breaker, config):
         """Return the SharedState that decides for ``breaker``."""

@@ -1,0 +1,138 @@
+"""Failure-rate windows shared through a real Redis, on both twins."""
+
+import time
+
+import pytest
+from conftest import Boom, fail, ok
+
+from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState, count_window, time_window
+
+CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
+                           CircuitBreakerState.HALF_OPEN)
+
+
+def make_storage(url, **options):
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    options.setdefault("refresh_interval", 0)
+    options.setdefault("cool_off", 0.2)
+    return RedisStorage.from_url(url, socket_timeout=0.25, **options)
+
+
+def pair(impl, url, strategy, **options):
+    """Two breakers on one shared window: two processes, as far as they know."""
+    return [impl.CircuitBreaker(breaker_id="window", storage=make_storage(url),
+                                strategy=strategy, **options) for _ in range(2)]
+
+
+def test_count_window_trips_on_the_shared_failure_rate(impl, redis_url):
+    changes = []
+    a, b = [
+        impl.CircuitBreaker(breaker_id="window", storage=make_storage(redis_url),
+                            strategy=count_window(4, failure_rate=0.5, minimum_calls=4),
+                            on_open=lambda breaker, cause: changes.append((breaker, cause)))
+        for _ in range(2)
+    ]
+    a.call(ok())
+    b.call(ok())
+    with pytest.raises(Boom):
+        a.call(fail())
+    assert b.state == CLOSED and b.error_count == 1  # 1 of 3: under minimum_calls
+    error = Boom("the second")
+    with pytest.raises(Boom):
+        b.call(fail(error))  # 2 of 4 = 0.5
+    assert a.state == OPEN
+    assert changes == [(b, error)]
+    with pytest.raises(CircuitBreakerException):
+        a.call(ok())
+
+
+def test_count_window_forgets_the_oldest_call(impl, redis_url):
+    a, b = pair(impl, redis_url, count_window(3, failure_rate=0.7, minimum_calls=3))
+    with pytest.raises(Boom):
+        a.call(fail())
+    b.call(ok())
+    b.call(ok())  # window: F S S = 1/3
+    with pytest.raises(Boom):
+        a.call(fail())  # F drops out: S S F = 1/3
+    assert a.state == CLOSED and a.error_count == 1
+    with pytest.raises(Boom):
+        b.call(fail())  # S F F = 2/3 < 0.7
+    assert b.state == CLOSED
+    with pytest.raises(Boom):
+        a.call(fail())  # F F F
+    assert b.state == OPEN
+
+
+def test_window_is_cleared_when_the_breaker_closes_again(impl, redis_url):
+    a, b = pair(impl, redis_url, count_window(2, failure_rate=1.0, minimum_calls=2),
+                recovery_timeout=0.05)
+    for breaker in (a, b):
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    assert a.state == OPEN
+    time.sleep(0.06)
+    assert b.call(ok("trial")) == "trial"
+    assert a.state == CLOSED and a.error_count == 0
+    with pytest.raises(Boom):
+        a.call(fail())
+    assert b.state == CLOSED  # one failure in a new window
+
+
+def test_time_window_drops_calls_older_than_its_span(impl, redis_url):
+    a, b = pair(impl, redis_url, time_window(0.2, failure_rate=1.0, minimum_calls=2, buckets=4))
+    with pytest.raises(Boom):
+        a.call(fail())
+    time.sleep(0.25)  # that failure leaves the window
+    with pytest.raises(Boom):
+        b.call(fail())
+    assert a.state == CLOSED and a.error_count == 1
+    with pytest.raises(Boom):
+        a.call(fail())
+    assert b.state == OPEN
+
+
+def test_slow_calls_count_across_breakers(impl, redis_url):
+    strategy = count_window(2, failure_rate=1.0, minimum_calls=2, slow_call_duration=0.01,
+                            slow_call_rate=1.0)
+    a, b = pair(impl, redis_url, strategy)
+
+    def slow():
+        time.sleep(0.015)
+        return "slow"
+
+    assert a.call(slow) == "slow"
+    assert b.state == CLOSED
+    assert b.call(slow) == "slow"
+    assert a.state == OPEN
+
+
+def test_healthy_windowed_breaker_sends_a_batch_per_refresh_interval(impl, redis_url):
+    import redis
+
+    storage = make_storage(redis_url, refresh_interval=60)
+    breaker = impl.CircuitBreaker(breaker_id="batch", storage=storage,
+                                  strategy=count_window(100, minimum_calls=1))
+    client = redis.Redis.from_url(redis_url)
+    breaker.call(ok())  # reads the state once
+    before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    for _ in range(1000):
+        breaker.call(ok())
+    after = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    assert after == before  # within the interval: no round trip
+    with pytest.raises(Boom):
+        breaker.call(fail())  # an error goes at once, with the successes before it
+    window = client.hgetall("pycircuitbreaker:{batch}:state")
+    assert int(window[b"wc"]) == 100 and int(window[b"wf"]) == 1
+
+
+def test_disabled_window_records_but_never_trips(impl, redis_url):
+    a, b = pair(impl, redis_url, count_window(2, failure_rate=0.5, minimum_calls=2))
+    a.disable()
+    for breaker in (a, b, a):
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    assert b.state == CircuitBreakerState.DISABLED
+    assert b.error_count == 2
+    b.reset()
+    assert a.error_count == 0
