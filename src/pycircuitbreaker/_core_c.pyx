@@ -399,11 +399,16 @@ cdef class CircuitBreaker:
         """
         if self._shared is not None:
             return self._shared.begin(with_fallback)
+        cdef double start
+        if self.core.state == CLOSED:
+            # Nothing to decide, as in the hot path: no clock read, unless calls are timed.
+            start = self._now() if self.core.timed else 0.0
+            return (self.core.generation, CLOSED, False, start)
         cdef unsigned long long generation
         cdef int admitted = _admit(self, with_fallback, &generation)
         if admitted == PCB_USE_FALLBACK:
             return None
-        cdef double start = self._now() if self.core.timed else 0.0
+        start = self._now() if self.core.timed else 0.0
         return (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
 
     def _end(self, token, error):

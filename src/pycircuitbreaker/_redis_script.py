@@ -28,6 +28,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local h = redis.call('HMGET', KEYS[1], 's', 'e', 'c', 'r', 'o', 'g', 'n', 'wc', 'wf', 'ws',
                     'wh', 'wn')
 local dirty = h[1] == false
+if dirty then
+  -- The state is gone (flushed, evicted, expired): leases and a window left behind
+  -- belong to a breaker that no longer exists.
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
 local s = tonumber(h[1]) or CLOSED
 local e = tonumber(h[2]) or 0
 local c = tonumber(h[3]) or 0
@@ -153,6 +158,10 @@ elseif op == 'record' then
   -- epoch admitted in, outcomes (a digit a call: failed + 2 * slow), 'count' or 'time',
   -- window size, slice width (ms), minimum calls, failure rate, slow-call rate (-1: slow
   -- calls do not count), open period (ms)
+  if wc > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+    -- The window was evicted on its own: its totals describe calls no longer there.
+    clear_window()
+  end
   if tonumber(ARGV[3]) == g and (s == CLOSED or s == DISABLED) then
     local outcomes, by_time, size = ARGV[4], ARGV[5] == 'time', tonumber(ARGV[6])
     for i = 1, #outcomes do

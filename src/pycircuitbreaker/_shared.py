@@ -18,6 +18,7 @@ import weakref
 from typing import NamedTuple
 
 from . import _constants, _redis_script as reply_fields
+from ._async import NOT_COUNTED
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED
 from ._events import announce, logger
@@ -56,6 +57,9 @@ def _new_locks_in_child():
     for (_, names), owner in list(_FORK_LOCKS.items()):
         for name in names:
             setattr(owner, name, threading.Lock())
+        forget = getattr(owner, "after_fork_in_child", None)
+        if forget is not None:
+            forget()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
@@ -87,6 +91,9 @@ class SharedStorage:
 
     def count_fallback(self):
         """Count one call (or control) decided on local state instead of the storage."""
+
+    def recovered(self):
+        """Note that a breaker went back from its local state to the storage."""
 
 
 class View(NamedTuple):
@@ -124,7 +131,7 @@ class SharedState:
         self._local_lock = threading.Lock()
         self._local_opened = False
         self._muted = False
-        new_locks_after_fork(self, "_refreshing", "_local_lock")
+        new_locks_after_fork(self, "_refreshing", "_local_lock", "_pending_lock")
         # A window strategy: the outcomes of CLOSED calls go to the shared window, a
         # batch at a time (see _flush).
         rule = config.strategy if isinstance(config.strategy, Strategy) else None
@@ -141,6 +148,11 @@ class SharedState:
                 repr(float(rule.slow_call_rate)) if rule.slow_call_duration is not None else "-1",
             )
         self._pending = []  # (epoch, outcome digit) of calls not yet sent
+        # Leases whose acquire may have run in Redis without its reply reaching us (a
+        # timeout, a cancellation): given back at the next round trip.
+        self._orphans = []
+        # The last manual control made on the local stand-in, replayed to the storage.
+        self._local_control = None
         self._pending_lock = threading.Lock()
         self._flushed_at = 0.0
         if isinstance(config.recovery_timeout, Backoff):
@@ -195,14 +207,26 @@ class SharedState:
         if token[0] is _LOCAL:
             token[1]._end_result(token[2], result)
             return
-        self.end(token, self._judged(result))
+        try:
+            judged = self._judged(result)
+        except BaseException:
+            # As in the cores: the permit goes back, nothing is counted, the
+            # detector's exception reaches the caller.
+            self.end(token, NOT_COUNTED)
+            raise
+        self.end(token, judged)
 
     async def aend_result(self, token, result):
         """Settle a call that returned ``result`` as ``end_result`` does, awaiting the storage."""
         if token[0] is _LOCAL:
             token[1]._end_result(token[2], result)
             return
-        await self.aend(token, self._judged(result))
+        try:
+            judged = self._judged(result)
+        except BaseException:
+            await self.aend(token, NOT_COUNTED)
+            raise
+        await self.aend(token, judged)
 
     def _judged(self, result):
         """Return what settles a call that returned ``result``: None, or a Detected error."""
@@ -237,6 +261,12 @@ class SharedState:
                 failure = None
             except StorageUnavailable as error:
                 reply, failure = None, error
+            except BaseException:
+                # Cancelled mid round trip: a lease it asked for may have been granted.
+                if request[0] == "acquire":
+                    self._orphans.append(request[2])
+                plan.close()
+                raise
 
     def _begin_plan(self, with_fallback):
         local = self._local_while_down()
@@ -278,12 +308,22 @@ class SharedState:
             return self._reject(view, with_fallback)
         # OPEN with its recovery time come, or HALF_OPEN: ask for a trial call.
         lease = f"{os.getpid()}:{id(self)}:{next(self._leases)}"
-        reply = yield ("acquire", self._config.half_open_max_calls or 0, lease, self._lease_ms)
+        try:
+            reply = yield ("acquire", self._config.half_open_max_calls or 0, lease,
+                           self._lease_ms)
+        except StorageUnavailable:
+            self._orphans.append(lease)  # the script may have run
+            raise
         view = self._adopt(reply)
         self._announce(reply, None)
         granted = reply[reply_fields.GRANTED]
+        if granted == 2:
+            return (_SHARED, view.epoch, lease, False, start)
         if granted:
-            return (_SHARED, view.epoch, lease if granted == 2 else "", False, start)
+            # Admitted without a lease: HALF_OPEN with no limit, or CLOSED meanwhile,
+            # where a windowed breaker records the call in its window.
+            windowed = self._windowed and (view.state == CLOSED or view.state == DISABLED)
+            return (_SHARED, view.epoch, "", windowed, start)
         return self._reject(view, with_fallback)
 
     def _reject(self, view, with_fallback):
@@ -347,7 +387,7 @@ class SharedState:
         if not batch:
             return
         # Only the newest epoch's outcomes can still count: the script drops the others.
-        epoch = batch[-1][0]
+        epoch = max(admitted for admitted, _ in batch)
         outcomes = "".join(str(digit) for admitted, digit in batch if admitted == epoch)
         reply = yield ("record", epoch, outcomes) + self._window_args + (
             self._open_period_ms(),
@@ -377,8 +417,10 @@ class SharedState:
             else:
                 self._adopt(reply)
                 self._announce(reply, None)
+                self._leave_local()
                 return
         self._storage.count_fallback()
+        self._local_control = state
         _LOCAL_CONTROL[state](local)
 
     # -- views --------------------------------------------------------------------------
@@ -417,6 +459,13 @@ class SharedState:
         """Return the view, read again first if it is older than the refresh interval."""
         if self._local is not None:
             yield from self._resync()
+        while self._orphans:
+            lease = self._orphans.pop()
+            try:
+                yield ("release", lease)
+            except StorageUnavailable:
+                self._orphans.append(lease)
+                raise
         view = self._view
         if view is not None and time.monotonic() - view.read_at < self._refresh_interval:
             return view
@@ -555,14 +604,27 @@ class SharedState:
         """Go back to the shared state, reporting an opening made while it was away."""
         # No lock is held across the round trips: a task awaiting them must not block
         # the thread's other tasks.
-        reply = yield ("read",)
-        if self._local_opened and reply[reply_fields.STATE] == CLOSED:
-            reply = yield ("force", OPEN, self._open_period_ms())
+        if self._local_control is not None:
+            # A control given while away wins, as it would have in Redis.
+            reply = yield ("force", self._local_control, self._open_period_ms())
+        else:
+            reply = yield ("read",)
+            if self._local_opened and reply[reply_fields.STATE] == CLOSED:
+                reply = yield ("force", OPEN, self._open_period_ms())
+        self._adopt(reply)
+        self._leave_local()
+        self._storage.recovered()
+
+    def _leave_local(self):
+        """Drop the local stand-in: the storage decides again."""
         with self._local_lock:
-            self._adopt(reply)
             self._local = None
             self._local_opened = False
-        self._storage.recovered()
+            self._local_control = None
+
+    def after_fork_in_child(self):
+        """Forget the parent's unsent outcomes: the parent sends them."""
+        self._pending = []
 
 
 class Detected(Exception):
