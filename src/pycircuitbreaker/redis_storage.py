@@ -113,27 +113,27 @@ class RedisStorage(SharedStorage):
 
     def run(self, breaker_id, args):
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
-        if time.monotonic() < self._down_until:
-            raise StorageUnavailable("cooling off after a Redis failure")
+        call = self._script_call(breaker_id, args)
         try:
-            return self._script(keys=self.keys(breaker_id), args=(args[0], self._ttl_ms) + args[1:])
+            return self._script(**call)
         except RedisError as error:
-            self._failed(error)
-            raise StorageUnavailable(str(error)) from error
+            raise self._failed(error) from error
 
     async def arun(self, breaker_id, args):
         """Run one script operation as ``run`` does, on the asyncio client if there is one."""
         if self._async_script is None:
             return self.run(breaker_id, args)
+        call = self._script_call(breaker_id, args)
+        try:
+            return await self._async_script(**call)
+        except RedisError as error:
+            raise self._failed(error) from error
+
+    def _script_call(self, breaker_id, args):
+        """Return the script's keys and arguments; raise StorageUnavailable while cooling off."""
         if time.monotonic() < self._down_until:
             raise StorageUnavailable("cooling off after a Redis failure")
-        try:
-            return await self._async_script(
-                keys=self.keys(breaker_id), args=(args[0], self._ttl_ms) + args[1:]
-            )
-        except RedisError as error:
-            self._failed(error)
-            raise StorageUnavailable(str(error)) from error
+        return {"keys": self.keys(breaker_id), "args": (args[0], self._ttl_ms) + args[1:]}
 
     def recovered(self):
         """Note that a breaker is back on the shared state; log it once per outage."""
@@ -149,6 +149,7 @@ class RedisStorage(SharedStorage):
             self._fallbacks += 1
 
     def _failed(self, error):
+        """Start a cool-off after ``error``; return the StorageUnavailable to raise."""
         with self._lock:
             self._down_until = time.monotonic() + self.cool_off
             first = not self._down
@@ -159,6 +160,7 @@ class RedisStorage(SharedStorage):
                 "Redis failed (%s: %s): breakers use their local state, trying again "
                 "every %.3g s", type(error).__name__, error, self.cool_off,
             )
+        return StorageUnavailable(str(error))
 
     def __repr__(self):
         return f"<RedisStorage prefix={self.prefix!r} client={self.client!r}>"
