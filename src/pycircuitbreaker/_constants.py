@@ -35,6 +35,9 @@ MSG_BOOKKEEPING_FAILED = (
 )
 MSG_BACKOFF_FAILED = "circuit breaker %r: the backoff policy failed; keeping the last open period"
 MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
+# Transitions, logged once each (never per call): opening at WARNING, the rest at INFO.
+MSG_TRANSITION = "circuit breaker %r: %s -> %s"
+MSG_TRANSITION_CAUSE = "circuit breaker %r: %s -> %s (%s)"
 MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"
 MSG_FORCED_OPEN = "Circuit {id} FORCED_OPEN until reset() ({errors} errors)"
 MSG_NO_PERMIT = "Circuit {id} HALF_OPEN with all {permits} trial calls in flight ({errors} errors)"

@@ -2,7 +2,16 @@
 
 import logging
 
-from ._constants import CLOSED, HALF_OPEN, LOGGER_NAME, MSG_CALLBACK_FAILED, OPEN
+from ._constants import (
+    CLOSED,
+    FORCED_OPEN,
+    HALF_OPEN,
+    LOGGER_NAME,
+    MSG_CALLBACK_FAILED,
+    MSG_TRANSITION,
+    MSG_TRANSITION_CAUSE,
+    OPEN,
+)
 from .state import STATE_BY_CODE
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -16,6 +25,25 @@ def fire(callback, name, breaker, *args):
         logger.exception(MSG_CALLBACK_FAILED, breaker.id, name)
 
 
+def _log(breaker, old, new, cause):
+    """Log a transition: WARNING when the breaker starts rejecting, INFO otherwise."""
+    level = logging.WARNING if new == OPEN or new == FORCED_OPEN else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    old_name, new_name = STATE_BY_CODE[old].name, STATE_BY_CODE[new].name
+    if cause is None:
+        logger.log(level, MSG_TRANSITION, breaker.id, old_name, new_name)
+    else:
+        logger.log(level, MSG_TRANSITION_CAUSE, breaker.id, old_name, new_name, _describe(cause))
+
+
+def _describe(cause):
+    """Name what tripped a breaker: an exception by its type and message, else a result."""
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    return f"result {cause!r}"
+
+
 def announce(breaker, old, new, cause):
     """Fire the callbacks for a transition from state code ``old`` to ``new``.
 
@@ -23,6 +51,7 @@ def announce(breaker, old, new, cause):
     (with the exception or result that tripped it, None when tripped by hand),
     on_half_open or on_close. Called after the transition, outside any lock.
     """
+    _log(breaker, old, new, cause)
     config = breaker.config
     if config.on_state_change is not None:
         fire(config.on_state_change, "on_state_change", breaker,

@@ -1,0 +1,68 @@
+"""Transitions are logged once each on the pycircuitbreaker logger; calls never are."""
+
+import logging
+
+import pytest
+from conftest import Boom, fail, ok
+
+LOGGER = "pycircuitbreaker"
+
+
+def records(caplog):
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == LOGGER]
+
+
+def test_full_cycle_is_logged_with_levels_and_the_id(impl, clock, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    breaker = impl.CircuitBreaker(breaker_id="payments", error_threshold=2, recovery_timeout=10,
+                                  clock=clock)
+    for _ in range(2):
+        with pytest.raises(Boom):
+            breaker.call(fail(Boom("down")))
+    clock.advance(11)
+    breaker.call(ok())
+    assert records(caplog) == [
+        (logging.WARNING, "circuit breaker 'payments': CLOSED -> OPEN (Boom: down)"),
+        (logging.INFO, "circuit breaker 'payments': OPEN -> HALF_OPEN"),
+        (logging.INFO, "circuit breaker 'payments': HALF_OPEN -> CLOSED"),
+    ]
+
+
+def test_manual_control_and_detected_results_are_logged(impl, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    breaker = impl.CircuitBreaker(breaker_id="db", error_threshold=1,
+                                  detect_error=lambda result: result == "bad")
+    breaker.call(lambda: "bad")
+    breaker.force_open()
+    breaker.disable()
+    breaker.reset()
+    assert records(caplog) == [
+        (logging.WARNING, "circuit breaker 'db': CLOSED -> OPEN (result 'bad')"),
+        (logging.WARNING, "circuit breaker 'db': OPEN -> FORCED_OPEN"),
+        (logging.INFO, "circuit breaker 'db': FORCED_OPEN -> DISABLED"),
+        (logging.INFO, "circuit breaker 'db': DISABLED -> CLOSED"),
+    ]
+
+
+def test_calls_are_never_logged(impl, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    breaker = impl.CircuitBreaker(error_threshold=10**6)
+    wrapped = breaker(ok())
+    for _ in range(1000):
+        wrapped()
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    assert records(caplog) == []
+
+
+def test_nothing_is_formatted_when_the_level_is_off(impl, caplog):
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+
+    class Loud(Exception):
+        def __str__(self):
+            raise AssertionError("formatted although nobody logs it")
+
+    breaker = impl.CircuitBreaker(error_threshold=1)
+    with pytest.raises(Loud):
+        breaker.call(fail(Loud()))
+    assert records(caplog) == []
