@@ -69,3 +69,44 @@ def test_readiness_probe_example_from_050(impl, registry):
     content = {"circuits": {cb.id: cb.state.name for cb in registry.get_circuits()}}
     status = 200 if len(list(registry.get_open_circuits())) == 0 else 500
     assert (content, status) == ({"circuits": {"db": "CLOSED"}}, 200)
+
+
+def test_health_reports_every_breaker_and_an_overall_flag(impl, registry, clock):
+    import json
+
+    names = ["closed", "open", "half_open", "forced", "disabled"]
+    breakers = {name: impl.CircuitBreaker(breaker_id=name, clock=clock, recovery_timeout=10,
+                                          registry=registry) for name in names}
+    assert registry.health()["ok"] is True
+    breakers["half_open"].trip()
+    clock.advance(11)
+    breakers["disabled"].disable()
+    assert registry.health()["ok"] is True  # half-open lets trial calls through
+    breakers["open"].trip()
+    assert registry.health()["ok"] is False
+    breakers["forced"].force_open()
+    health = registry.health()
+    assert health["ok"] is False
+    assert {name: entry["state"] for name, entry in health["breakers"].items()} == {
+        "closed": "CLOSED", "open": "OPEN", "half_open": "HALF_OPEN",
+        "forced": "FORCED_OPEN", "disabled": "DISABLED",
+    }
+    assert health["breakers"]["open"]["recovery_start_time"] == (
+        breakers["open"].recovery_start_time.isoformat()
+    )
+    assert "recovery_start_time" not in health["breakers"]["closed"]
+    assert json.loads(json.dumps(health)) == health  # JSON-ready as it is
+    breakers["forced"].reset()
+    assert registry.health()["ok"] is False  # "open" still rejects
+
+
+def test_health_of_an_empty_registry_is_ok(registry):
+    assert registry.health() == {"ok": True, "breakers": {}}
+
+
+def test_health_counts_errors(impl, registry):
+    breaker = impl.CircuitBreaker(breaker_id=7, error_threshold=5, registry=registry)
+    for _ in range(2):
+        with pytest.raises(Exception):
+            breaker.call(fail())
+    assert registry.health()["breakers"]["7"] == {"state": "CLOSED", "error_count": 2}

@@ -3,6 +3,8 @@
 from .exceptions import CircuitBreakerRegistryException
 from .state import REJECTING_STATES, CircuitBreakerState
 
+_REJECTING_NAMES = frozenset(state.name for state in REJECTING_STATES)
+
 
 class CircuitBreakerRegistry:
     """Keep breakers by id, in the order they were registered."""
@@ -46,6 +48,22 @@ class CircuitBreakerRegistry:
     def get_closed_circuits(self):
         """Return the breakers that are CLOSED."""
         return self._in_state(CircuitBreakerState.CLOSED)
+
+    def health(self):
+        """Return a JSON-ready report: ``ok`` (no breaker rejects calls) and each breaker.
+
+        Each breaker, by ``str(id)``, gets its ``state`` name, ``error_count`` and, while
+        OPEN, ``recovery_start_time`` (ISO 8601, UTC): a readiness route's whole body.
+        """
+        report = {}
+        for breaker in self._breakers.values():
+            state = breaker.state
+            entry = {"state": state.name, "error_count": breaker.error_count}
+            if state is CircuitBreakerState.OPEN:
+                entry["recovery_start_time"] = breaker.recovery_start_time.isoformat()
+            report[str(breaker.id)] = entry
+        ok = not any(entry["state"] in _REJECTING_NAMES for entry in report.values())
+        return {"ok": ok, "breakers": report}
 
     def _in_state(self, state):
         return [breaker for breaker in self._breakers.values() if breaker.state is state]
