@@ -66,3 +66,21 @@ def test_nothing_is_formatted_when_the_level_is_off(impl, caplog):
     with pytest.raises(Loud):
         breaker.call(fail(Loud()))
     assert records(caplog) == []
+
+
+def test_a_cause_that_cannot_be_shown_does_not_replace_the_callers_error(impl, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+
+    class Unshowable(Exception):
+        def __str__(self):
+            raise RuntimeError("no str for you")
+
+    breaker = impl.CircuitBreaker(breaker_id="odd", error_threshold=1)
+    error = Unshowable()
+    with pytest.raises(Unshowable) as raised:
+        breaker.call(fail(error))
+    assert raised.value is error
+    assert records(caplog) == [
+        (logging.WARNING,
+         "circuit breaker 'odd': CLOSED -> OPEN (a Unshowable that cannot be shown)"),
+    ]

@@ -39,9 +39,13 @@ def _log(breaker, old, new, cause):
 
 def _describe(cause):
     """Name what tripped a breaker: an exception by its type and message, else a result."""
-    if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {cause}"
-    return f"result {cause!r}"
+    try:
+        if isinstance(cause, BaseException):
+            return f"{type(cause).__name__}: {cause}"
+        return f"result {cause!r}"
+    except Exception:
+        # A log line must never replace the caller's outcome.
+        return f"a {type(cause).__name__} that cannot be shown"
 
 
 def announce(breaker, old, new, cause):

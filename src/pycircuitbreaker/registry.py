@@ -3,8 +3,6 @@
 from .exceptions import CircuitBreakerRegistryException
 from .state import REJECTING_STATES, CircuitBreakerState
 
-_REJECTING_NAMES = frozenset(state.name for state in REJECTING_STATES)
-
 
 class CircuitBreakerRegistry:
     """Keep breakers by id, in the order they were registered."""
@@ -55,14 +53,14 @@ class CircuitBreakerRegistry:
         Each breaker, by ``str(id)``, gets its ``state`` name, ``error_count`` and, while
         OPEN, ``recovery_start_time`` (ISO 8601, UTC): a readiness route's whole body.
         """
-        report = {}
+        report, ok = {}, True
         for breaker in self._breakers.values():
             state = breaker.state
+            ok = ok and state not in REJECTING_STATES
             entry = {"state": state.name, "error_count": breaker.error_count}
             if state is CircuitBreakerState.OPEN:
                 entry["recovery_start_time"] = breaker.recovery_start_time.isoformat()
             report[str(breaker.id)] = entry
-        ok = not any(entry["state"] in _REJECTING_NAMES for entry in report.values())
         return {"ok": ok, "breakers": report}
 
     def _in_state(self, state):
