@@ -95,3 +95,12 @@ class RedisServer:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def make_storage(url, **options):
+    """Return a RedisStorage for tests: the state read on every call, a short cool-off."""
+    from pycircuitbreaker.redis_storage import RedisStorage
+
+    options.setdefault("refresh_interval", 0)
+    options.setdefault("cool_off", 0.2)
+    return RedisStorage.from_url(url, socket_timeout=0.25, **options)

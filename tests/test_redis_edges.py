@@ -5,20 +5,13 @@ import time
 
 import pytest
 from conftest import Boom, fail, ok
+from redis_server import make_storage
 
 from pycircuitbreaker import CircuitBreakerState, count_window
 
 CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
                            CircuitBreakerState.HALF_OPEN)
 FORCED_OPEN = CircuitBreakerState.FORCED_OPEN
-
-
-def make_storage(url, **options):
-    from pycircuitbreaker.redis_storage import RedisStorage
-
-    options.setdefault("refresh_interval", 0)
-    options.setdefault("cool_off", 0.2)
-    return RedisStorage.from_url(url, socket_timeout=0.25, **options)
 
 
 def cut(storage):

@@ -4,6 +4,7 @@ import time
 
 import pytest
 from conftest import Boom, fail, ok
+from redis_server import make_storage
 
 from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState
 
@@ -11,14 +12,6 @@ from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState
 CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
                            CircuitBreakerState.HALF_OPEN)
 FORCED_OPEN, DISABLED = CircuitBreakerState.FORCED_OPEN, CircuitBreakerState.DISABLED
-
-
-def make_storage(url, **options):
-    from pycircuitbreaker.redis_storage import RedisStorage
-
-    options.setdefault("refresh_interval", 0)
-    options.setdefault("cool_off", 0.2)
-    return RedisStorage.from_url(url, socket_timeout=0.25, **options)
 
 
 def pair(impl, url, **options):
