@@ -47,5 +47,5 @@ def test_exceptions_are_plain_exception_classes():
 def test_twins_expose_the_same_public_names(impl):
     public = {n for n in dir(impl.CircuitBreaker) if not n.startswith("_")}
     assert public == {"call", "call_async", "config", "disable", "error_count", "force_open",
-                      "half_open_calls", "id", "open_time", "recovery_start_time", "reset", "state", "success_count",
+                      "half_open_calls", "id", "metrics", "open_time", "recovery_start_time", "reset", "state", "success_count",
                       "trip"}

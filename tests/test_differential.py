@@ -51,6 +51,7 @@ saw) and, when read, ``state``.
 """
 
 import contextvars
+import dataclasses
 import functools
 import math
 import random
@@ -1221,6 +1222,16 @@ def run(config, options, start, steps):
         assert observed.counters() == lazy.counters(), f"models disagree: {observed!r} {lazy!r}"
     for subject in subjects:
         check_agreement(subject, model_of(subject), "end", read_state=True)
+    # The twins count alike: every call, outcome, transition and time in state.
+    for mode in ("observed", "lazy"):
+        compiled, pure = (
+            dataclasses.replace(
+                next(s for s in subjects if s.label == f"{key}/{mode}").breaker.metrics(),
+                breaker_id=None,  # each subject has an id of its own
+            )
+            for key in ("c", "py")
+        )
+        assert compiled == pure, f"[{mode}] twins' metrics differ"
 
 
 CONFIG_EXAMPLE = {

@@ -178,6 +178,10 @@ def test_every_call_is_accounted_for_while_the_breaker_cycles(impl):
     assert returned + errors + rejections == THREADS * per_thread
     # Every call that ran was seen by its caller as run: none rejected after running.
     assert next(invocations) == returned + errors
+    # The metrics count the same calls, exactly, though the fast path takes no lock.
+    metrics = breaker.metrics()
+    assert (metrics.successes, metrics.errors, metrics.rejections) == (returned, errors, rejections)
+    assert metrics.transitions_to[OPEN] == sum(new is OPEN for _, new in changes)
     final = breaker.state
     assert breaker.half_open_calls == 0  # nothing in flight: no permit leaked
     assert max(permits_seen) <= k

@@ -1,6 +1,7 @@
 """A circuit breaker with a compiled hot path and an identical pure-Python twin."""
 
 from ._core import IMPLEMENTATION, CircuitBreaker
+from ._metrics import BreakerMetrics
 from ._version import __version__
 from .backoff import Backoff, exponential_backoff
 from .decorator import make_circuit
@@ -21,6 +22,7 @@ circuit = make_circuit(CircuitBreaker)
 __all__ = [
     "IMPLEMENTATION",
     "Backoff",
+    "BreakerMetrics",
     "CircuitBreaker",
     "CircuitBreakerException",
     "CircuitBreakerRegistry",

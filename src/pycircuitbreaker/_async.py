@@ -22,6 +22,7 @@ import inspect
 from contextvars import ContextVar
 
 from ._constants import MSG_EXIT_WITHOUT_ENTER, MSG_NOT_AWAITABLE
+from ._metrics import new_tally
 from ._validate import describe
 
 
@@ -35,10 +36,13 @@ class QuietView:
     knows that nothing happened meanwhile.
     """
 
-    __slots__ = ("token",)
+    __slots__ = ("token", "successes")
 
     def __init__(self):
         self.token = None
+        # The quiet successes of async wrappers, which settle them without the core:
+        # part of the breaker's metrics (see _metrics).
+        self.successes = new_tally()
 
 
 async def call_async(self, func, /, *args, **kwargs):
@@ -125,6 +129,7 @@ def make_async_wrapper(breaker, func):
     if breaker._shared is not None:
         return _make_shared_async_wrapper(breaker, func)
     quiet = breaker._quiet
+    successes = quiet.successes
     config = breaker.config
     detect_error = config.detect_error
     fallback = config.fallback
@@ -145,6 +150,8 @@ def make_async_wrapper(breaker, func):
                 # Errors were counted or the state moved meanwhile: settle as a
                 # success (the core drops it if the generation moved on).
                 end(token, None)
+            else:
+                next(successes)
             return result
         # Admission is decided here rather than in call_async, so that a rejection
         # makes no coroutine of its own.

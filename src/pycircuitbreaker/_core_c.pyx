@@ -28,6 +28,7 @@ from ._config import make_config
 from contextvars import ContextVar
 
 from ._events import announce, logger
+from ._metrics import BreakerMetrics, elapsed, initial_clock, tally_value, transitions_by_state
 from ._validate import seconds
 from .backoff import Backoff
 from ._wrapping import decorate
@@ -57,11 +58,19 @@ cdef extern from "_hot_path.h":
         bint own_clock
         PyObject *detect_error
         PyObject *shared_call
+        unsigned long long successes
+        unsigned long long errors
+        unsigned long long ignored
+        unsigned long long rejections
+        unsigned long long slow_calls
+        unsigned long long transitions[5]
+        double entered_at
 
     ctypedef struct pcb_target:
         pass
 
     int PCB_PERMIT
+    int PCB_STATES
     int PCB_USE_FALLBACK
     int PCB_DELEGATE
     void pcb_release(pcb_core *core, unsigned long long generation) noexcept
@@ -177,6 +186,11 @@ cdef class CircuitBreaker:
         self.core.open_timeout = self.core.next_timeout
         self.core.recover_at = 0.0
         self.core.opened_wall = pcb_wall()
+        # Metrics (see _metrics): counted in C; never reset.
+        self.core.successes = self.core.errors = self.core.ignored = 0
+        self.core.rejections = self.core.slow_calls = 0
+        memset(self.core.transitions, 0, sizeof(self.core.transitions))
+        self.core.entered_at = pcb_monotonic() if self._clock is None else initial_clock(self._clock)
         # With a storage, every decision is the shared state's (see _shared): its
         # pseudo-state keeps every call off the CLOSED path, and _admit hands it over.
         self._shared = None
@@ -210,12 +224,14 @@ cdef class CircuitBreaker:
         Return whether it moved, so the caller announces it.
         """
         if self.core.state == OPEN and now >= self.core.recover_at:
-            self._move(HALF_OPEN)
+            self._move(HALF_OPEN, now)
             return True
         return False
 
-    cdef void _move(self, int state) noexcept:
-        """Enter ``state``: every transition goes through here."""
+    cdef void _move(self, int state, double now) noexcept:
+        """Enter ``state`` at ``now``: every transition goes through here."""
+        self.core.transitions[state] += 1
+        self.core.entered_at = now
         self.core.state = state
         self.core.generation += 1
         self.core.permits_in_use = 0
@@ -252,7 +268,7 @@ cdef class CircuitBreaker:
         return 0
 
     cdef void _open(self, double now) noexcept:
-        self._move(OPEN)
+        self._move(OPEN, now)
         self.core.success_count = 0
         self.core.open_timeout = self.core.next_timeout
         self.core.recover_at = now + self.core.open_timeout
@@ -282,6 +298,7 @@ cdef class CircuitBreaker:
     cdef int _record_error(self, error, unsigned long long generation, double start) except -1:
         cdef double now = 0.0
         cdef int state
+        self.core.errors += 1
         if self._window is not None and self.core.state != HALF_OPEN:
             return self._record_in_window(1, error, generation, start)
         if self._clock is not None and self._may_trip():
@@ -307,8 +324,12 @@ cdef class CircuitBreaker:
         return 0
 
     cdef int _record_success(self, unsigned long long generation, double start) except -1:
+        cdef double now = 0.0
         if self._window is not None and self.core.state != HALF_OPEN:
             return self._record_in_window(0, None, generation, start)
+        if self._clock is not None and self._may_close():
+            # As in _record_error: the injected clock first, then decide afresh.
+            now = self._clock()
         if generation != self.core.generation:
             return 0
         if self.core.state == CLOSED or self.core.state == DISABLED:
@@ -323,18 +344,27 @@ cdef class CircuitBreaker:
         if self.core.success_count < self.core.recovery_threshold:
             return 0
         self.core.error_count = 0
-        self._move(CLOSED)
+        if self._clock is None:
+            now = pcb_monotonic()
+        self._move(CLOSED, now)
         self._announce(HALF_OPEN, CLOSED, None)
         return 0
+
+    cdef bint _may_close(self) noexcept:
+        """Return whether one more success would close the breaker."""
+        return (self.core.state == HALF_OPEN
+                and self.core.success_count + 1 >= self.core.recovery_threshold)
 
     cdef int _record_exception(self, error, unsigned long long generation,
                                double start) noexcept:
         """Count ``error`` if it is one; a failure in here never replaces it."""
         try:
-            if self._whitelist and isinstance(error, self._whitelist):
+            if (self._whitelist and isinstance(error, self._whitelist)) or (
+                self._blacklist and not isinstance(error, self._blacklist)
+            ):
+                self.core.ignored += 1
                 return 0
-            if not self._blacklist or isinstance(error, self._blacklist):
-                self._record_error(error, generation, start)
+            self._record_error(error, generation, start)
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self.id)
         return 0
@@ -352,6 +382,8 @@ cdef class CircuitBreaker:
         if read_now:
             now = self._now()
         slow = self.core.timed and now - start >= self._slow_call_duration
+        if slow:
+            self.core.slow_calls += 1
         # The state is the admission's unless the generation moved on: then the call is
         # late and not counted.
         if generation != self.core.generation:
@@ -423,6 +455,7 @@ cdef class CircuitBreaker:
         if token[2]:
             pcb_release(&self.core, generation)
         if error is None:
+            self.core.successes += 1
             self._record_success(generation, start)
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
@@ -438,6 +471,7 @@ cdef class CircuitBreaker:
         if self._detect_error is not None and self._detect_error(result):
             self._record_error(result, generation, start)
         else:
+            self.core.successes += 1
             self._record_success(generation, start)
 
     # -- manual control -------------------------------------------------------------
@@ -473,6 +507,7 @@ cdef class CircuitBreaker:
         if self._shared is not None:
             self._shared.force(state)
             return 0
+        cdef double now = self._now()
         cdef int old = self.core.state
         self.core.error_count = 0
         self.core.success_count = 0
@@ -481,7 +516,7 @@ cdef class CircuitBreaker:
         if old == state:
             self._sync_quiet()
             return 0
-        self._move(state)
+        self._move(state, now)
         self._announce(old, state, None)
         return 0
 
@@ -531,6 +566,35 @@ cdef class CircuitBreaker:
             return self._shared.read("recovery_start_time")
         return utc_after(self.core.opened_wall, self.core.open_timeout)
 
+    def metrics(self):
+        """Return an immutable snapshot of the state and counts: a BreakerMetrics."""
+        if self._shared is not None:
+            return self._shared.metrics()
+        self.state  # notices (and announces) a recovery time that has come
+        cdef double now = self._now()
+        # From here to the snapshot's fields no Python code runs: no thread interleaves.
+        cdef int state = self.core.state
+        transitions = [self.core.transitions[code] for code in range(PCB_STATES)]
+        failure_rate = slow_call_rate = None
+        cdef Window window = self._window
+        if window is not None:
+            failure_rate = <double>window.failures / window.calls if window.calls else 0.0
+            if self.core.timed:
+                slow_call_rate = <double>window.slows / window.calls if window.calls else 0.0
+        return BreakerMetrics(
+            breaker_id=self.id,
+            state=STATE_BY_CODE[state],
+            successes=self.core.successes + tally_value(self._quiet.successes),
+            errors=self.core.errors,
+            ignored_errors=self.core.ignored,
+            rejections=self.core.rejections,
+            slow_calls=self.core.slow_calls,
+            failure_rate=failure_rate,
+            slow_call_rate=slow_call_rate,
+            transitions_to=transitions_by_state(transitions),
+            time_in_state=elapsed(now, self.core.entered_at),
+        )
+
     def __repr__(self):
         return f"<CircuitBreaker id={self.id!r} state={self.state.name}>"
 
@@ -563,6 +627,8 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
         rejected = not permit
     else:
         rejected = state == OPEN or state == FORCED_OPEN
+    if rejected:
+        self.core.rejections += 1
     if changed:
         self._announce(OPEN, HALF_OPEN, None)
     if not rejected:
@@ -729,6 +795,8 @@ cdef void _install() except *:
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
     pcb_target_offset = <char *>&wrapper.target - <char *><PyObject *>wrapper
     PCB_CLOSED = CLOSED
+    if PCB_STATES != len(STATE_BY_CODE):
+        raise ImportError(f"_hot_path.h counts {PCB_STATES} states, state.py {len(STATE_BY_CODE)}")
     pcb_admit = _admit
     pcb_record_exception = _record_exception
     pcb_record_error = _record_error

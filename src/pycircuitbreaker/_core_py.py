@@ -11,6 +11,15 @@ from ._clock import utc_after, utc_datetime
 from ._config import make_config
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
 from ._events import announce, logger
+from ._metrics import (
+    BreakerMetrics,
+    elapsed,
+    initial_clock,
+    new_tally,
+    rates,
+    tally_value,
+    transitions_by_state,
+)
 from ._validate import seconds
 from ._window_py import make_window, tripped
 from ._wrapping import decorate
@@ -104,6 +113,13 @@ class CircuitBreaker:
         "_permits_in_use",
         "_recover_at",
         "_opened_wall",
+        "_successes",
+        "_errors",
+        "_ignored",
+        "_rejections",
+        "_slow_calls",
+        "_transitions",
+        "_entered_at",
         "__weakref__",
     )
 
@@ -154,6 +170,14 @@ class CircuitBreaker:
         self._permits_in_use = 0
         self._recover_at = 0.0
         self._opened_wall = time.time()
+        # Metrics (see _metrics): tallies threads bump without the lock, since the
+        # CLOSED fast path takes none; transitions, counted under it, by state code.
+        self._errors = new_tally()
+        self._ignored = new_tally()
+        self._rejections = new_tally()
+        self._slow_calls = new_tally()
+        self._transitions = [0] * len(STATE_BY_CODE)
+        self._entered_at = initial_clock(self._clock)
         # With a storage, every decision is the shared state's (see _shared).
         self._shared = None
         if config.storage is not None:
@@ -161,6 +185,8 @@ class CircuitBreaker:
             self._state = _SHARED
         # Read by async wrappers: see _async.QuietView.
         self._quiet = _async.QuietView()
+        # One tally with the async wrappers, which count their quiet successes in it.
+        self._successes = self._quiet.successes
         self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
@@ -181,7 +207,9 @@ class CircuitBreaker:
             raise
         if self._detect_error is not None and self._detect_error(result):
             self._record_error(result, generation)
-        elif self._error_count:
+            return result
+        next(self._successes)
+        if self._error_count:
             # A plain success in CLOSED with no errors changes nothing: skip the lock.
             self._record_success(generation)
         return result
@@ -206,7 +234,9 @@ class CircuitBreaker:
             self._release(generation)
         if self._detect_error is not None and self._detect_error(result):
             self._record_error(result, generation, start)
-        elif state != _CLOSED or self._error_count or self._window is not None:
+            return result
+        next(self._successes)
+        if state != _CLOSED or self._error_count or self._window is not None:
             self._record_success(generation, start)
         return result
 
@@ -243,6 +273,7 @@ class CircuitBreaker:
         if permit:
             self._release(generation)
         if error is None:
+            next(self._successes)
             self._record_success(generation, start)
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
@@ -257,6 +288,7 @@ class CircuitBreaker:
         if self._detect_error is not None and self._detect_error(result):
             self._record_error(result, generation, start)
         else:
+            next(self._successes)
             self._record_success(generation, start)
 
     def _begin(self, with_fallback):
@@ -291,6 +323,7 @@ class CircuitBreaker:
             self._announce(_OPEN, _HALF_OPEN, None)
         if rejection is None:
             return admitted + (self._call_start(),)
+        next(self._rejections)
         if with_fallback:
             return None
         try:
@@ -321,12 +354,14 @@ class CircuitBreaker:
         Return whether it moved, so the caller announces it after releasing the lock.
         """
         if self._state == _OPEN and now >= self._recover_at:
-            self._move(_HALF_OPEN)
+            self._move(_HALF_OPEN, now)
             return True
         return False
 
-    def _move(self, state):
-        """Enter ``state``: every transition goes through here; caller holds the lock."""
+    def _move(self, state, now):
+        """Enter ``state`` at ``now``: every transition goes through here; caller holds the lock."""
+        self._transitions[state] += 1
+        self._entered_at = now
         self._state = state
         self._generation += 1
         self._permits_in_use = 0
@@ -359,7 +394,7 @@ class CircuitBreaker:
 
     def _open(self, now):
         """Enter OPEN at ``now``; caller holds the lock."""
-        self._move(_OPEN)
+        self._move(_OPEN, now)
         self._success_count = 0
         self._open_timeout = self._next_timeout
         self._recover_at = now + self._open_timeout
@@ -375,14 +410,17 @@ class CircuitBreaker:
     def _record_exception(self, error, generation, start=None):
         """Count ``error`` if it is one; a failure in here never replaces it."""
         try:
-            if self._whitelist and isinstance(error, self._whitelist):
+            if (self._whitelist and isinstance(error, self._whitelist)) or (
+                self._blacklist and not isinstance(error, self._blacklist)
+            ):
+                next(self._ignored)
                 return
-            if not self._blacklist or isinstance(error, self._blacklist):
-                self._record_error(error, generation, start)
+            self._record_error(error, generation, start)
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
 
     def _record_error(self, error, generation, start=None):
+        next(self._errors)
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(1, error, generation, start)
             return
@@ -421,6 +459,8 @@ class CircuitBreaker:
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(0, None, generation, start)
             return
+        # This may close: read the clock outside the lock, as _record_error does.
+        now = self._clock() if self._may_close() else None
         with self._lock:
             if generation != self._generation:
                 return
@@ -437,13 +477,20 @@ class CircuitBreaker:
             if self._success_count < self._recovery_threshold:
                 return
             self._error_count = 0
-            self._move(_CLOSED)
+            # Admitted in HALF_OPEN with no transition since, so _may_close saw it too.
+            self._move(_CLOSED, self._clock() if now is None else now)
         self._announce(_HALF_OPEN, _CLOSED, None)
+
+    def _may_close(self):
+        """Return whether one more success would close the breaker (a hint, not locked)."""
+        return self._state == _HALF_OPEN and self._success_count + 1 >= self._recovery_threshold
 
     def _record_in_window(self, failed, cause, generation, start):
         """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
         now = self._clock()
         slow = int(start is not None and now - start >= self._slow_call_duration)
+        if slow:
+            next(self._slow_calls)
         with self._lock:
             # The state is the admission's unless the generation moved on: then the
             # call is late and not counted.
@@ -489,6 +536,7 @@ class CircuitBreaker:
     def _force(self, state):
         if self._shared is not None:
             return self._shared.force(state)
+        now = self._clock()
         with self._lock:
             old = self._state
             self._error_count = 0
@@ -498,7 +546,7 @@ class CircuitBreaker:
             if old == state:
                 self._sync_quiet()
                 return
-            self._move(state)
+            self._move(state, now)
         self._announce(old, state, None)
 
     # -- read-only views ------------------------------------------------------------
@@ -561,6 +609,31 @@ class CircuitBreaker:
             return self._shared.read("recovery_start_time")
         return utc_after(self._opened_wall, self._open_timeout)
 
+    def metrics(self):
+        """Return an immutable snapshot of the state and counts: a BreakerMetrics."""
+        if self._shared is not None:
+            return self._shared.metrics()
+        self.state  # noqa: B018 -- notices (and announces) a recovery time that has come
+        now = self._clock()
+        with self._lock:
+            state = self._state
+            transitions = tuple(self._transitions)
+            entered_at = self._entered_at
+            failure_rate, slow_call_rate = rates(self._window, self._slow_call_duration is not None)
+        return BreakerMetrics(
+            breaker_id=self._id,
+            state=STATE_BY_CODE[state],
+            successes=tally_value(self._successes),
+            errors=tally_value(self._errors),
+            ignored_errors=tally_value(self._ignored),
+            rejections=tally_value(self._rejections),
+            slow_calls=tally_value(self._slow_calls),
+            failure_rate=failure_rate,
+            slow_call_rate=slow_call_rate,
+            transitions_to=transitions_by_state(transitions),
+            time_in_state=elapsed(now, entered_at),
+        )
+
     def __repr__(self):
         return f"<CircuitBreaker id={self._id!r} state={self.state.name}>"
 
@@ -570,6 +643,7 @@ def make_wrapper(breaker, func):
     call = breaker.call
     detect_error = breaker._detect_error
     windowed = breaker._window is not None
+    successes = breaker._successes
 
     def circuit_wrapper(*args, **kwargs):
         # The CLOSED path of CircuitBreaker.call, inlined: one Python frame, not two.
@@ -583,7 +657,9 @@ def make_wrapper(breaker, func):
             raise
         if detect_error is not None and detect_error(result):
             breaker._record_error(result, generation)
-        elif breaker._error_count:
+            return result
+        next(successes)
+        if breaker._error_count:
             breaker._record_success(generation)
         return result
 

@@ -42,6 +42,9 @@ static double pcb_wall(void) {
 }
 #endif
 
+/* The number of real states (CLOSED ... DISABLED); _core_c.pyx checks it at import. */
+#define PCB_STATES 5
+
 /* A breaker's counters and state: a field of the Cython CircuitBreaker. */
 typedef struct {
     int state;
@@ -64,6 +67,14 @@ typedef struct {
     int own_clock;      /* no injected clock: time is read here, in C */
     PyObject *detect_error; /* borrowed from the breaker's _detect_error; NULL when unset */
     PyObject *shared_call;  /* borrowed: the shared state's call(); NULL when not shared */
+    /* Metrics (see _metrics.py): never reset; C increments, so nearly free per call. */
+    unsigned long long successes;
+    unsigned long long errors;
+    unsigned long long ignored;
+    unsigned long long rejections;
+    unsigned long long slow_calls;
+    unsigned long long transitions[PCB_STATES];
+    double entered_at; /* when the current state was entered, on the breaker's clock */
 } pcb_core;
 
 /* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
@@ -195,6 +206,7 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
         }
         if (is_error) return result;
     }
+    core->successes++;
     /* A plain success while CLOSED with no errors counted and no window to record it
      * in changes nothing. */
     if (state != PCB_CLOSED || core->error_count || core->windowed) {

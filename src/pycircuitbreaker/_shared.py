@@ -22,6 +22,7 @@ from ._async import NOT_COUNTED
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED
 from ._events import announce, logger
+from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
 from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
@@ -39,6 +40,9 @@ _SHARED, _LOCAL = "shared", "local"
 # Options of the in-process stand-in: all but those that tie a breaker to the outside.
 _NOT_LOCAL = ("strategy_code", "registry", "storage")
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
+# The call counts of a snapshot, in the order SharedState keeps them.
+_CALL_COUNTS = ("successes", "errors", "ignored_errors", "rejections", "slow_calls")
+_SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(_CALL_COUNTS))
 
 
 # Locks that another thread holds at a fork stay held in the child, where no thread will
@@ -155,6 +159,12 @@ class SharedState:
         self._local_control = None
         self._pending_lock = threading.Lock()
         self._flushed_at = 0.0
+        # Metrics of this process's calls (see _metrics): those the storage decided,
+        # those of stand-ins already dropped, and the current stand-in's own.
+        self._counts = [new_tally() for _ in _CALL_COUNTS]
+        self._dropped_counts = [0] * len(_CALL_COUNTS)
+        self._transitions = [new_tally() for _ in STATE_BY_CODE]
+        self._state_since = time.monotonic()  # when this process saw the state change
         if isinstance(config.recovery_timeout, Backoff):
             self._backoff, self._timeout = config.recovery_timeout, None
         else:
@@ -291,12 +301,23 @@ class SharedState:
                 yield from self._success(epoch, lease)
             elif isinstance(error, Detected):
                 yield from self._error(epoch, lease, error.result)
-            elif isinstance(error, Exception) and self._counts(error):
+            elif isinstance(error, Exception) and self._counts_as_error(error):
                 yield from self._error(epoch, lease, error)
             elif lease:
                 yield ("release", lease)
         except StorageUnavailable:
-            self._end_locally(error)
+            self._end_locally(error)  # which the stand-in counts
+            return
+        self._count(error)
+
+    def _count(self, error):
+        """Count a shared call's outcome in the metrics, as the cores do."""
+        if error is None:
+            next(self._counts[_SUCCESSES])
+        elif isinstance(error, Detected):
+            next(self._counts[_ERRORS])
+        elif isinstance(error, Exception):
+            next(self._counts[_ERRORS] if self._counts_as_error(error) else self._counts[_IGNORED])
 
     def _begin_shared(self, with_fallback):
         view = yield from self._current_view()
@@ -327,6 +348,7 @@ class SharedState:
         return self._reject(view, with_fallback)
 
     def _reject(self, view, with_fallback):
+        next(self._counts[_REJECTIONS])
         if with_fallback:
             return None
         if view.state == OPEN:
@@ -343,7 +365,7 @@ class SharedState:
         finally:
             error = None
 
-    def _counts(self, error):
+    def _counts_as_error(self, error):
         """Return whether ``error`` counts, by the exception lists."""
         config = self._config
         if config.exception_whitelist and isinstance(error, config.exception_whitelist):
@@ -368,11 +390,13 @@ class SharedState:
             failed, cause = 1, error.result
         elif error is None:
             failed, cause = 0, None
-        elif isinstance(error, Exception) and self._counts(error):
+        elif isinstance(error, Exception) and self._counts_as_error(error):
             failed, cause = 1, error
         else:
             return  # not counted: not in the window either
         slow = int(start is not None and time.monotonic() - start >= self._slow_call_duration)
+        if slow:
+            next(self._counts[_SLOW_CALLS])
         self._pending.append((epoch, failed + 2 * slow))
         # An error may trip the breaker: it goes at once. Successes wait for the next
         # refresh, so a healthy breaker still makes one round trip per interval.
@@ -505,6 +529,8 @@ class SharedState:
             stamp=redis_now,
         )
         current = self._view
+        if current is not None and view.state != current.state:
+            self._state_since = now
         # A view older than the refresh interval gives way whatever its stamp, so that a
         # Redis whose clock went back (a failover) cannot freeze it.
         if (
@@ -522,8 +548,10 @@ class SharedState:
             return
         new = reply[reply_fields.STATE]
         if reply[reply_fields.NOTICED] and new != HALF_OPEN:
+            next(self._transitions[HALF_OPEN])
             announce(self._breaker, OPEN, HALF_OPEN, None)
             old = HALF_OPEN
+        next(self._transitions[new])
         announce(self._breaker, old, new, cause)
 
     def _open_period_ms(self):
@@ -559,8 +587,9 @@ class SharedState:
         for name in _NOT_LOCAL:
             options.pop(name, None)
         for name in _CALLBACKS:
-            # on_open always: the stand-in's openings are reported back to the storage.
-            if options[name] is not None or name == "on_open":
+            # on_open always: the stand-in's openings are reported back to the storage;
+            # on_state_change always: its transitions count in the metrics.
+            if options[name] is not None or name in ("on_open", "on_state_change"):
                 options[name] = self._relay(name, options[name])
         local = type(self._breaker)(**options)
         view = self._view
@@ -582,6 +611,8 @@ class SharedState:
                 return
             if name == "on_open":
                 self._local_opened = True
+            elif name == "on_state_change":
+                next(self._transitions[STATE_BY_CODE.index(args[1])])
             if callback is not None:
                 callback(self._breaker, *args)
 
@@ -618,9 +649,43 @@ class SharedState:
     def _leave_local(self):
         """Drop the local stand-in: the storage decides again."""
         with self._local_lock:
-            self._local = None
+            local, self._local = self._local, None
             self._local_opened = False
             self._local_control = None
+        if local is not None:
+            # Read outside the lock: reading may announce, and callbacks run no lock.
+            dropped = local.metrics()
+            with self._local_lock:
+                for index, name in enumerate(_CALL_COUNTS):
+                    self._dropped_counts[index] += getattr(dropped, name)
+
+    def metrics(self):
+        """Return this process's snapshot of the shared breaker: see BreakerMetrics.
+
+        The state is the shared one; counts are of this process's calls and of the
+        transitions it made; there are no rates, since the window lives in the storage.
+        """
+        state = self.read("state")
+        with self._local_lock:
+            local = self._local
+            counts = [tally_value(tally) + dropped
+                      for tally, dropped in zip(self._counts, self._dropped_counts)]
+        if local is not None:
+            local_metrics = local.metrics()
+            counts = [count + getattr(local_metrics, name)
+                      for count, name in zip(counts, _CALL_COUNTS)]
+            time_in_state = local_metrics.time_in_state
+        else:
+            time_in_state = elapsed(time.monotonic(), self._state_since)
+        return BreakerMetrics(
+            breaker_id=self._config.breaker_id,
+            state=state,
+            failure_rate=None,
+            slow_call_rate=None,
+            transitions_to=transitions_by_state([tally_value(t) for t in self._transitions]),
+            time_in_state=time_in_state,
+            **dict(zip(_CALL_COUNTS, counts)),
+        )
 
     def after_fork_in_child(self):
         """Forget the parent's unsent outcomes: the parent sends them."""

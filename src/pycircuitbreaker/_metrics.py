@@ -1,0 +1,96 @@
+"""The snapshot ``breaker.metrics()`` returns, shared by both twins of the core.
+
+The counts behind it live in the cores (C fields in the compiled twin) and are never
+reset, not even by ``reset()``, so exporters can publish them as monotonic counters.
+Counting is the core's job on every call; building a snapshot is paid only by a reader.
+"""
+
+import itertools
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping, Optional
+
+from .state import STATE_BY_CODE, CircuitBreakerState
+
+
+@dataclass(frozen=True)
+class BreakerMetrics:
+    """An immutable snapshot of one breaker's state and counts."""
+
+    breaker_id: Any
+    state: CircuitBreakerState
+    #: Calls that ran and succeeded.
+    successes: int
+    #: Calls that ran and counted as errors (raised, or judged by ``detect_error``).
+    errors: int
+    #: Calls that raised an exception the exception lists exclude.
+    ignored_errors: int
+    #: Calls refused without running: rejected, or served by the fallback.
+    rejections: int
+    #: Calls the window judged slow (only counted when the strategy times calls).
+    slow_calls: int
+    #: The window's failure rate now, 0.0-1.0; None without a window strategy.
+    failure_rate: Optional[float]
+    #: The window's slow-call rate now; None unless the strategy times calls.
+    slow_call_rate: Optional[float]
+    #: Transitions into each state so far, for every state.
+    transitions_to: Mapping[CircuitBreakerState, int]
+    #: Seconds since the current state was entered, on the breaker's clock.
+    time_in_state: float
+
+    @property
+    def calls(self):
+        """Return the number of calls that ran: successes, errors and ignored errors."""
+        return self.successes + self.errors + self.ignored_errors
+
+    @property
+    def transitions(self):
+        """Return the number of state transitions so far."""
+        return sum(self.transitions_to.values())
+
+
+def transitions_by_state(counts):
+    """Return a read-only mapping of each state to its count; ``counts`` is by state code."""
+    return MappingProxyType({state: counts[code] for code, state in enumerate(STATE_BY_CODE)})
+
+
+def rates(window, timed):
+    """Return (failure rate, slow-call rate) of a window with running totals, or Nones."""
+    if window is None:
+        return None, None
+    calls = window.calls
+    failure = window.failures / calls if calls else 0.0
+    if not timed:
+        return failure, None
+    return failure, (window.slows / calls if calls else 0.0)
+
+
+def initial_clock(clock):
+    """Return ``clock()`` as a breaker is made, or NaN if it raises.
+
+    A breaker whose clock fails still guards CLOSED calls, which read no clock; only
+    its time in the first state is unknown.
+    """
+    try:
+        return clock()
+    except Exception:
+        return math.nan
+
+
+def elapsed(now, since):
+    """Return the seconds from ``since`` to ``now``: 0.0 if negative or unknown (NaN)."""
+    seconds = now - since
+    return seconds if seconds > 0.0 else 0.0
+
+
+def new_tally():
+    """Return a counter threads bump with ``next(tally)``: one C call, exact without a lock."""
+    return itertools.count()
+
+
+def tally_value(tally):
+    """Return how many times ``tally`` was bumped, without bumping it."""
+    # itertools.count offers no read but its repr, "count(N)"; taking next() would
+    # bump it, and its pickling support is deprecated. The metrics tests pin this.
+    return int(repr(tally)[6:-1])
