@@ -26,7 +26,7 @@ async def search_service(query):
     await asyncio.sleep(0)
     if SEARCH_DOWN:
         raise ConnectionError("search service unavailable")
-    return {"query": query, "hits": ["widget"]}
+    return {"query": query, "hits": 3}
 
 
 def create_app(breaker_class=CircuitBreaker):

@@ -62,7 +62,7 @@ ROUTES = [
     Route("fastapi", "/stock/widget", "inventory", "INVENTORY_DOWN",
           {"item": "widget", "stock": 42}),
     Route("fastapi", "/search?q=widget", "search", "SEARCH_DOWN",
-          {"query": "widget", "hits": ["widget"]}),
+          {"query": "widget", "hits": 3}),
 ]
 BREAKER_IDS = {"flask": ["inventory"], "fastapi": ["inventory", "search"]}
 
