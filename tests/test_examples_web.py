@@ -68,6 +68,7 @@ BREAKER_IDS = {"flask": ["inventory"], "fastapi": ["inventory", "search"]}
 
 
 def flask_site(impl):
+    """Build the Flask example on ``impl``'s twin, with Flask's test client."""
     app = flask_ready.create_app(impl.CircuitBreaker)
     client = app.test_client()
 
@@ -79,6 +80,7 @@ def flask_site(impl):
 
 
 def fastapi_site(impl, stack):
+    """Build the FastAPI example on ``impl``'s twin, with a TestClient that ``stack`` closes."""
     app = fastapi_ready.create_app(impl.CircuitBreaker)
     client = stack.enter_context(TestClient(app))
 
