@@ -15,14 +15,14 @@ SEARCH_DOWN = False  # set to True to make the search service fail
 
 
 def inventory_service(item):
-    """Stand in for a blocking client of a remote service: fail while INVENTORY_DOWN is set."""
+    """Stand in for a blocking service client: fail while INVENTORY_DOWN is set."""
     if INVENTORY_DOWN:
         raise ConnectionError("inventory service unavailable")
     return {"item": item, "stock": 42}
 
 
 async def search_service(query):
-    """Stand in for an async client of a remote service: fail while SEARCH_DOWN is set."""
+    """Stand in for an async service client: fail while SEARCH_DOWN is set."""
     await asyncio.sleep(0)
     if SEARCH_DOWN:
         raise ConnectionError("search service unavailable")

@@ -26,7 +26,7 @@ def marked_blocks(readme):
 
 
 def problems(readme, root):
-    """Return what is wrong with the marked blocks of ``readme`` against files under ``root``."""
+    """Return what is wrong with ``readme``'s marked blocks, given the files in ``root``."""
     found, root = marked_blocks(readme), root.resolve()
     if not found:
         return ["no <!-- example: ... --> marker: the README runs no example"]
@@ -59,16 +59,22 @@ def test_readme_shows_both_web_examples():
 FILE = b'print("ready")\n'
 
 
+def readme_with(path=b"ex.py", between=b"", fence=b"```python", body=FILE):
+    """Return a README with one marked block, built from the given parts."""
+    return b"<!-- example: " + path + b" -->\n" + between + fence + b"\n" + body + b"```\n"
+
+
 @pytest.mark.parametrize("readme, expected", [
-    (b"<!-- example: ex.py -->\n```python\n" + FILE + b"```\n", []),
+    (readme_with(), []),
     (b"# Title\n\n```python\n" + FILE + b"```\n", ["no <!-- example"]),
-    (b"<!-- example: ex.py -->\n```python\nprint('ready')\n```\n", ["ex.py: the README's block differs"]),
-    (b"<!-- example: ex.py -->\n```python\n" + FILE + b"\n```\n", ["ex.py: the README's block differs"]),
-    (b"<!-- example: gone.py -->\n```python\n" + FILE + b"```\n", ["gone.py: no such file"]),
-    (b"<!-- example: ../ex.py -->\n```python\n" + FILE + b"```\n", ["../ex.py: no such file"]),
-    (b"<!-- example: ex.py -->\n\n```python\n" + FILE + b"```\n", ["ex.py: the marker is not"]),
-    (b"<!-- example: ex.py -->\n```\n" + FILE + b"```\n", ["ex.py: the marker is not"]),
-], ids=["matches", "no-marker", "differs", "extra-line", "missing", "outside", "gap", "not-python"])
+    (readme_with(body=b"print('ready')\n"), ["ex.py: the README's block differs"]),
+    (readme_with(body=FILE + b"\n"), ["ex.py: the README's block differs"]),
+    (readme_with(path=b"gone.py"), ["gone.py: no such file"]),
+    (readme_with(path=b"../ex.py"), ["../ex.py: no such file"]),
+    (readme_with(between=b"\n"), ["ex.py: the marker is not"]),
+    (readme_with(fence=b"```"), ["ex.py: the marker is not"]),
+], ids=["matches", "no-marker", "differs", "extra-line", "missing", "outside", "gap",
+        "not-python"])
 def test_checker_reports_each_problem(tmp_path, readme, expected):
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "ex.py").write_bytes(FILE)
