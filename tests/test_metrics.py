@@ -3,6 +3,8 @@
 import asyncio
 import dataclasses
 import itertools
+import runpy
+from pathlib import Path
 
 import pytest
 from conftest import Boom, fail, ok
@@ -246,3 +248,12 @@ def test_the_compiled_twin_counts_in_c(impl):
     assert breaker.metrics().successes == 2
     if impl.name == "c":
         assert tally_value(breaker._quiet.successes) == 0  # not through the async tally
+
+
+def test_the_readme_example_prints_what_it_says(capsys):
+    # The README shows examples/metrics_snapshot.py byte for byte (test_readme_examples).
+    path = Path(__file__).parent.parent / "examples" / "metrics_snapshot.py"
+    runpy.run_path(str(path), run_name="__main__")
+    printed = capsys.readouterr().out
+    promised = path.read_text().rsplit("# ", 1)[1].strip()
+    assert printed.strip() == promised == "OPEN 4 2 2 1 1"
