@@ -11,6 +11,7 @@ pytest.importorskip("pytest_benchmark")
 from pycircuitbreaker._bench.functions import never_error  # noqa: E402
 from pycircuitbreaker._bench.scaling import CROWD, registry_cell  # noqa: E402
 from pycircuitbreaker._bench.scenarios import BY_KEY  # noqa: E402
+from pycircuitbreaker._bench.scraping import Scraper, scraped_cell  # noqa: E402
 from pycircuitbreaker._bench.windows import WINDOW_SCENARIOS  # noqa: E402
 
 # The windows' group: the floor and each core's plain closed decorator as references,
@@ -48,6 +49,21 @@ def test_registry_closed_path(benchmark, rows, row_key, registered):
     benchmark.group = f"registry: {row_key}, closed decorator"
     func, args = cell.benchmark_target()
     benchmark(func, *args)
+
+
+@pytest.mark.parametrize("scraped", [False, True], ids=["unread", "scraped"])
+@pytest.mark.parametrize("row_key", ["compiled", "pure"])
+def test_metrics_closed_path(benchmark, rows, row_key, scraped):
+    """The closed path must cost the same while a scraper reads the breaker's metrics."""
+    cell, registry = scraped_cell(rows.get(row_key))
+    cell.verify()
+    benchmark.group = f"metrics: {row_key}, closed decorator"
+    func, args = cell.benchmark_target()
+    with Scraper([registry] if scraped else []) as scraper:
+        benchmark(func, *args)
+    if scraped and benchmark.disabled is False:
+        assert scraper.scrapes > 0, "the scraper never read the metrics: nothing was compared"
+    cell.verify()
 
 
 @pytest.mark.parametrize(("window_scenario", "window_row"), WINDOW_PARAMS)

@@ -3,8 +3,10 @@
 import textwrap
 
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
+from .redis_report import plural
 from .rows.original import install_dir
 from .scenarios import ASYNC_SCENARIOS, DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
+from .scraping import SCRAPE_INTERVAL
 from .timing import number
 
 LABEL = 24
@@ -170,6 +172,11 @@ def side_measurements(results):
     for key, (alone, crowded) in results.registry.items():
         lines.append(f"  {key}, (a) decorator with 1 vs {results.crowd:,} breakers registered: "
                      f"{number(alone)} vs {number(crowded)} ns")
+    for key, scraped in results.scraped.items():
+        alone = results.registry[key][0]
+        lines.append(f"  {key}, (a) decorator, metrics() unread vs read every "
+                     f"{SCRAPE_INTERVAL * 1000:g} ms ({plural(results.scrapes, 'scrape')}): "
+                     f"{number(alone)} vs {number(scraped)} ns")
     for key, report in results.leaks.items():
         lines.append(f"  {key}, open breaker: {report.describe()}")
     for key, reports in results.window_memory.items():
@@ -181,7 +188,7 @@ def side_measurements(results):
 def verdicts(verdict_list, fast=False):
     """Return the target lines: status, target, then the numbers behind it."""
     caveat = "; FAST MODE, so these verdicts are not evidence" if fast else ""
-    lines = ["", "Targets (issues #3, #4, #5 and the Redis issue; judged from this run's "
+    lines = ["", "Targets (issues #3, #4, #5, #7 and the Redis issue; judged from this run's "
                  f"medians{caveat}):"]
     for verdict in verdict_list:
         lines.append(f"  {verdict.status:<8} {verdict.target}")

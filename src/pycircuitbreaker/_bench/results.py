@@ -25,6 +25,9 @@ class Results:
     #: row key -> (ns/call with 1 breaker registered, with ``crowd`` registered)
     registry: Dict[str, Tuple[float, float]] = field(default_factory=dict)
     crowd: int = 0
+    #: row key -> ns/call of the 1-breaker registry cell while a scraper read its metrics
+    scraped: Dict[str, float] = field(default_factory=dict)
+    scrapes: int = 0
     #: row key -> what 100,000 rejections left behind
     leaks: Dict[str, LeakReport] = field(default_factory=dict)
     #: row key -> what many calls through each windowed breaker left behind

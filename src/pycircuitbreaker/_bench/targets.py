@@ -13,6 +13,7 @@ from .leaks import REJECTIONS
 from .redis_report import per_call, plural
 from .redis_results import TARGET_RATE
 from .scaling import CROWD
+from .scraping import SCRAPE_INTERVAL
 from .scenarios import BY_KEY, DETECT_ERROR, NET_ERROR, SCENARIOS, canonical
 from .timing import number
 from .windows import CALLS as WINDOW_CALLS
@@ -66,6 +67,7 @@ def evaluate(results):
     verdicts += [_net_error(grid, key) for key in OURS]
     verdicts += [_detect_error(results, key) for key in OURS]
     verdicts += [_registry(results, key) for key in OURS]
+    verdicts += [_scraped(results, key) for key in OURS]
     verdicts += _windows(results)
     verdicts += _async(results)
     verdicts += _redis(results)
@@ -233,6 +235,18 @@ def _detect_error(results, row_key):
     detail = "; ".join(parts) + (f" (the detector call's {number(detector)} ns includes a "
                                  f"{number(results.loop_ns)} ns empty loop iteration)")
     return Verdict(target, met, detail)
+
+
+def _scraped(results, row_key):
+    target = (f"metrics, {row_key}: (a) cost unchanged while a scraper reads metrics() "
+              f"every {SCRAPE_INTERVAL * 1000:g} ms")
+    if row_key not in results.scraped:
+        return Verdict(target, None, "not measured")
+    alone, scraped = results.registry[row_key][0], results.scraped[row_key]
+    ratio = scraped / alone
+    return Verdict(target, ratio <= REGISTRY_NOISE,
+                   f"{number(alone)} -> {number(scraped)} ns = {ratio:.2f}x "
+                   f"(allowing {REGISTRY_NOISE:.2f}x for noise)")
 
 
 def _registry(results, row_key):
