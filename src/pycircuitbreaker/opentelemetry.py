@@ -1,0 +1,125 @@
+"""OpenTelemetry metrics for a registry of breakers (``pycircuitbreaker[opentelemetry]``).
+
+Every instrument is observable: its callback reads each breaker's ``metrics()`` when the
+SDK collects, so calls through the breakers pay nothing for it.
+"""
+
+from opentelemetry.metrics import MeterProvider, Observation, get_meter
+
+from ._export import OUTCOMES, STATES, SnapshotReader, state_label
+from ._validate import describe
+from ._version import __version__
+
+PREFIX = "pycircuitbreaker"
+
+
+def instrument(registry, meter_provider=None):
+    """Publish the breakers of ``registry`` as observable instruments; return them.
+
+    The meter comes from ``meter_provider`` (default: the global one). Call this once per
+    registry and provider: a second call would report every breaker twice.
+    """
+    if meter_provider is not None and not isinstance(meter_provider, MeterProvider):
+        raise TypeError(
+            "meter_provider must be an opentelemetry MeterProvider or None,"
+            f" got {describe(meter_provider)}"
+        )
+    reader = SnapshotReader(registry)
+    meter = get_meter(PREFIX, __version__, meter_provider)
+
+    def observing(measure):
+        """Return a callback observing ``measure(label, snapshot)`` for each breaker."""
+
+        def callback(options):
+            return [
+                Observation(value, attributes)
+                for label, snap in reader.read()
+                for value, attributes in measure(label, snap)
+            ]
+
+        return callback
+
+    return (
+        meter.create_observable_gauge(
+            f"{PREFIX}.state",
+            [observing(_state)],
+            # No unit: a 0/1 flag per state, and "1" would make the Prometheus exporter
+            # call it a ratio.
+            unit="",
+            description="1 for the state the breaker is in, 0 for the other states.",
+        ),
+        meter.create_observable_counter(
+            f"{PREFIX}.calls",
+            [observing(_calls)],
+            unit="{call}",
+            description="Calls through the breaker by outcome: success, error and"
+            " ignored_error ran, rejected was refused (exception or fallback).",
+        ),
+        meter.create_observable_counter(
+            f"{PREFIX}.slow_calls",
+            [observing(_slow_calls)],
+            unit="{call}",
+            description="Calls that took at least the strategy's slow_call_duration.",
+        ),
+        meter.create_observable_counter(
+            f"{PREFIX}.transitions",
+            [observing(_transitions)],
+            unit="{transition}",
+            description="State transitions, by the state entered.",
+        ),
+        meter.create_observable_gauge(
+            f"{PREFIX}.failure_rate",
+            [observing(_failure_rate)],
+            unit="1",
+            description="Failure rate of the breaker's window, 0 to 1"
+            " (breakers with a window only).",
+        ),
+        meter.create_observable_gauge(
+            f"{PREFIX}.slow_call_rate",
+            [observing(_slow_call_rate)],
+            unit="1",
+            description="Slow-call rate of the breaker's window, 0 to 1"
+            " (breakers timing slow calls only).",
+        ),
+        meter.create_observable_gauge(
+            f"{PREFIX}.time_in_state",
+            [observing(_time_in_state)],
+            unit="s",
+            description="Seconds since the breaker entered its current state,"
+            " on the breaker's clock.",
+        ),
+    )
+
+
+def _state(label, snap):
+    for state in STATES:
+        yield (1 if snap.state is state else 0), {"breaker": label, "state": state_label(state)}
+
+
+def _calls(label, snap):
+    for outcome, attribute in OUTCOMES:
+        yield getattr(snap, attribute), {"breaker": label, "outcome": outcome}
+
+
+def _slow_calls(label, snap):
+    yield snap.slow_calls, {"breaker": label}
+
+
+def _transitions(label, snap):
+    for state in STATES:
+        yield snap.transitions_to[state], {"breaker": label, "state": state_label(state)}
+
+
+def _failure_rate(label, snap):
+    # A breaker without a window has no rate: no point beats a made-up 0.
+    if snap.failure_rate is not None:
+        yield snap.failure_rate, {"breaker": label}
+
+
+def _slow_call_rate(label, snap):
+    if snap.slow_call_rate is not None:
+        yield snap.slow_call_rate, {"breaker": label}
+
+
+def _time_in_state(label, snap):
+    yield snap.time_in_state, {"breaker": label}

@@ -1,0 +1,107 @@
+"""Prometheus metrics for a registry of breakers (``pycircuitbreaker[prometheus]``).
+
+The collector reads each breaker's ``metrics()`` when Prometheus scrapes, so calls through
+the breakers pay nothing for it.
+"""
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ._export import OUTCOMES, STATES, SnapshotReader, state_label
+from ._validate import describe
+
+PREFIX = "pycircuitbreaker"
+
+
+class CircuitBreakerCollector(Collector):
+    """Expose the breakers of a CircuitBreakerRegistry, read afresh at every scrape."""
+
+    def __init__(self, registry):
+        self._reader = SnapshotReader(registry)
+
+    def describe(self):
+        """Return the metric families without samples (registering reads no breaker)."""
+        return list(_families().values())
+
+    def collect(self):
+        """Return the metric families with one series set per breaker."""
+        families = _families()
+        for label, snap in self._reader.read():
+            for state in STATES:
+                value = 1 if snap.state is state else 0
+                families["state"].add_metric([label, state_label(state)], value)
+            for outcome, attribute in OUTCOMES:
+                families["calls"].add_metric([label, outcome], getattr(snap, attribute))
+            families["slow_calls"].add_metric([label], snap.slow_calls)
+            for state in STATES:
+                families["transitions"].add_metric(
+                    [label, state_label(state)], snap.transitions_to[state]
+                )
+            # A breaker without a window has no rate: no series beats a made-up 0.
+            if snap.failure_rate is not None:
+                families["failure_ratio"].add_metric([label], snap.failure_rate)
+            if snap.slow_call_rate is not None:
+                families["slow_call_ratio"].add_metric([label], snap.slow_call_rate)
+            families["time_in_state"].add_metric([label], snap.time_in_state)
+        return list(families.values())
+
+
+def register_collector(registry, prometheus_registry=None):
+    """Add a collector over ``registry`` to ``prometheus_registry`` (default: the global one)."""
+    if prometheus_registry is None:
+        prometheus_registry = REGISTRY
+    elif not isinstance(prometheus_registry, CollectorRegistry):
+        raise TypeError(
+            "prometheus_registry must be a prometheus_client CollectorRegistry or None,"
+            f" got {describe(prometheus_registry)}"
+        )
+    collector = CircuitBreakerCollector(registry)
+    prometheus_registry.register(collector)
+    return collector
+
+
+def _families():
+    """Return fresh, empty metric families by short name, in exposition order."""
+    # Ratios end in _ratio, not _rate: a Prometheus "rate" is per second (rate()).
+    return {
+        "state": GaugeMetricFamily(
+            f"{PREFIX}_state",
+            "1 for the state the breaker is in, 0 for the other states.",
+            labels=["breaker", "state"],
+        ),
+        "calls": CounterMetricFamily(
+            f"{PREFIX}_calls",
+            "Calls through the breaker by outcome: success, error and ignored_error ran,"
+            " rejected was refused (exception or fallback).",
+            labels=["breaker", "outcome"],
+        ),
+        "slow_calls": CounterMetricFamily(
+            f"{PREFIX}_slow_calls",
+            "Calls that took at least the strategy's slow_call_duration.",
+            labels=["breaker"],
+        ),
+        "transitions": CounterMetricFamily(
+            f"{PREFIX}_transitions",
+            "State transitions, by the state entered.",
+            labels=["breaker", "state"],
+        ),
+        "failure_ratio": GaugeMetricFamily(
+            f"{PREFIX}_failure_ratio",
+            "Failure rate of the breaker's window, 0 to 1 (breakers with a window only).",
+            labels=["breaker"],
+            unit="ratio",
+        ),
+        "slow_call_ratio": GaugeMetricFamily(
+            f"{PREFIX}_slow_call_ratio",
+            "Slow-call rate of the breaker's window, 0 to 1 (breakers timing slow calls only).",
+            labels=["breaker"],
+            unit="ratio",
+        ),
+        "time_in_state": GaugeMetricFamily(
+            f"{PREFIX}_time_in_state_seconds",
+            "Seconds since the breaker entered its current state, on the breaker's clock.",
+            labels=["breaker"],
+            unit="seconds",
+        ),
+    }
