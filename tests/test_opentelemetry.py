@@ -192,14 +192,16 @@ def test_ids_that_are_not_strings_are_labelled_by_str(impl, registry, collect):
     for breaker_id in (7, ("eu", 2)):
         impl.CircuitBreaker(breaker_id=breaker_id, registry=registry)
     metrics = collect()
-    for name in ("pycircuitbreaker.state", "pycircuitbreaker.calls", "pycircuitbreaker.time_in_state"):
+    for name in (
+        "pycircuitbreaker.state",
+        "pycircuitbreaker.calls",
+        "pycircuitbreaker.time_in_state",
+    ):
         labels = {point.attributes["breaker"] for point in metrics[name].data.data_points}
         assert labels == {"7", "('eu', 2)"}, name
 
 
-def test_breaker_whose_metrics_raise_is_left_out_and_logged_once(
-    impl, registry, collect, caplog
-):
+def test_breaker_whose_metrics_raise_is_left_out_and_logged_once(impl, registry, collect, caplog):
     class Broken(impl.CircuitBreaker):
         def metrics(self):
             raise RuntimeError("snapshot failed")
@@ -236,12 +238,16 @@ def test_example_exports_the_breaker_at_exit(impl):
     env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
     if impl.name == "py":
         env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
-    run = subprocess.run([sys.executable, str(EXAMPLE)], env=env,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLE)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[:4] == [
-        "charged 10", "charged 20", "ValueError: cannot charge -1", "ValueError: cannot charge -2"
+        "charged 10",
+        "charged 20",
+        "ValueError: cannot charge -1",
+        "ValueError: cannot charge -2",
     ]
     assert lines[4].startswith("CircuitBreakerException: ")
     # What follows is the console exporter's JSON, written when the program exits.
