@@ -95,15 +95,14 @@ def collect(registry):
 
     def collect():
         data = reader.get_metrics_data()
-        if data is None:  # nothing observed at all
-            return {}
-        [resource_metrics] = data.resource_metrics
-        [scope_metrics] = resource_metrics.scope_metrics
-        assert (scope_metrics.scope.name, scope_metrics.scope.version) == (
-            "pycircuitbreaker",
-            __version__,
-        )
-        return {metric.name: metric for metric in scope_metrics.metrics}
+        found = {}
+        # Nothing observed reads as None (newer SDKs) or as empty lists (older ones).
+        for resource_metrics in data.resource_metrics if data is not None else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                scope = scope_metrics.scope
+                assert (scope.name, scope.version) == ("pycircuitbreaker", __version__)
+                found.update((metric.name, metric) for metric in scope_metrics.metrics)
+        return found
 
     yield collect
     provider.shutdown()
