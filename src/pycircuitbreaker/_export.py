@@ -1,18 +1,25 @@
 """What the Prometheus and OpenTelemetry exporters share: reading a registry's snapshots."""
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 from ._constants import LOGGER_NAME
 from ._validate import describe
 from .registry import CircuitBreakerRegistry
 from .state import CircuitBreakerState
 
+if TYPE_CHECKING:
+    from ._metrics import BreakerMetrics
+
 logger = logging.getLogger(LOGGER_NAME)
 
 #: Every state, in the order their series are exported.
-STATES = tuple(CircuitBreakerState)
+STATES: tuple[CircuitBreakerState, ...] = tuple(CircuitBreakerState)
 #: (label value, snapshot attribute) of each call outcome.
-OUTCOMES = (
+OUTCOMES: tuple[tuple[str, str], ...] = (
     ("success", "successes"),
     ("error", "errors"),
     ("ignored_error", "ignored_errors"),
@@ -20,12 +27,12 @@ OUTCOMES = (
 )
 
 
-def state_label(state):
+def state_label(state: CircuitBreakerState) -> str:
     """Return ``state`` as a label value: its name in lower case, e.g. ``half_open``."""
     return state.name.lower()
 
 
-def check_registry(registry):
+def check_registry(registry: object) -> CircuitBreakerRegistry:
     """Return ``registry`` if it is a CircuitBreakerRegistry, else raise naming it."""
     if not isinstance(registry, CircuitBreakerRegistry):
         raise TypeError(f"registry must be a CircuitBreakerRegistry, got {describe(registry)}")
@@ -35,14 +42,14 @@ def check_registry(registry):
 class SnapshotReader:
     """Read every registered breaker's ``metrics()``, labelled by ``str(id)``."""
 
-    def __init__(self, registry):
+    def __init__(self, registry: CircuitBreakerRegistry) -> None:
         self._registry = check_registry(registry)
         # Problems logged by the last read: a scrape every few seconds (and, in
         # OpenTelemetry, a read per instrument) must not repeat the same error each time;
         # a problem that went away and comes back is logged again.
-        self._reported = frozenset()
+        self._reported: frozenset[tuple[str, Hashable]] = frozenset()
 
-    def read(self):
+    def read(self) -> list[tuple[str, BreakerMetrics]]:
         """Return ``(label, snapshot)`` of each breaker, skipping (and logging) bad ones.
 
         A breaker whose ``metrics()`` raises is left out, so that one broken breaker
@@ -50,14 +57,16 @@ class SnapshotReader:
         already has (ids ``1`` and ``"1"``), since a scrape with the same series twice is
         refused whole by Prometheus.
         """
-        snapshots, labels, problems = [], set(), set()
+        snapshots: list[tuple[str, BreakerMetrics]] = []
+        labels: set[str] = set()
+        problems: set[tuple[str, Hashable]] = set()
         # Iterating the registry copies its list: breakers added later show up next time.
         for breaker in self._registry:
             breaker_id = breaker.id
             try:
                 snapshot = breaker.metrics()
             except Exception:
-                problem = ("raised", breaker_id)
+                problem: tuple[str, Hashable] = ("raised", breaker_id)
                 if problem not in self._reported:
                     logger.exception(
                         "metrics() of breaker %r raised; its metrics are left out until it"

@@ -4,16 +4,36 @@ Every instrument is observable: its callback reads each breaker's ``metrics()`` 
 SDK collects, so calls through the breakers pay nothing for it.
 """
 
-from opentelemetry.metrics import MeterProvider, Observation, get_meter
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Instrument,
+    MeterProvider,
+    Observation,
+    get_meter,
+)
 
 from ._export import OUTCOMES, STATES, SnapshotReader, state_label
 from ._validate import describe
 from ._version import __version__
+from .registry import CircuitBreakerRegistry
+
+if TYPE_CHECKING:
+    from ._metrics import BreakerMetrics
+
+# A measure: the (value, attributes) of one breaker's points for one instrument.
+Points = Iterator[tuple[float, dict[str, str]]]
 
 PREFIX = "pycircuitbreaker"
 
 
-def instrument(registry, meter_provider=None):
+def instrument(
+    registry: CircuitBreakerRegistry, meter_provider: MeterProvider | None = None
+) -> tuple[Instrument, ...]:
     """Publish the breakers of ``registry`` as observable instruments; return them.
 
     The meter comes from ``meter_provider`` (default: the global one). Call this once per
@@ -27,10 +47,12 @@ def instrument(registry, meter_provider=None):
     reader = SnapshotReader(registry)
     meter = get_meter(PREFIX, __version__, meter_provider)
 
-    def observing(measure):
+    def observing(
+        measure: Callable[[str, BreakerMetrics], Points],
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
         """Return a callback observing ``measure(label, snapshot)`` for each breaker."""
 
-        def callback(options):
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
             return [
                 Observation(value, attributes)
                 for label, snap in reader.read()
@@ -91,35 +113,35 @@ def instrument(registry, meter_provider=None):
     )
 
 
-def _state(label, snap):
+def _state(label: str, snap: BreakerMetrics) -> Points:
     for state in STATES:
         yield (1 if snap.state is state else 0), {"breaker": label, "state": state_label(state)}
 
 
-def _calls(label, snap):
+def _calls(label: str, snap: BreakerMetrics) -> Points:
     for outcome, attribute in OUTCOMES:
         yield getattr(snap, attribute), {"breaker": label, "outcome": outcome}
 
 
-def _slow_calls(label, snap):
+def _slow_calls(label: str, snap: BreakerMetrics) -> Points:
     yield snap.slow_calls, {"breaker": label}
 
 
-def _transitions(label, snap):
+def _transitions(label: str, snap: BreakerMetrics) -> Points:
     for state in STATES:
         yield snap.transitions_to[state], {"breaker": label, "state": state_label(state)}
 
 
-def _failure_rate(label, snap):
+def _failure_rate(label: str, snap: BreakerMetrics) -> Points:
     # A breaker without a window has no rate: no point beats a made-up 0.
     if snap.failure_rate is not None:
         yield snap.failure_rate, {"breaker": label}
 
 
-def _slow_call_rate(label, snap):
+def _slow_call_rate(label: str, snap: BreakerMetrics) -> Points:
     if snap.slow_call_rate is not None:
         yield snap.slow_call_rate, {"breaker": label}
 
 
-def _time_in_state(label, snap):
+def _time_in_state(label: str, snap: BreakerMetrics) -> Points:
     yield snap.time_in_state, {"breaker": label}

@@ -4,12 +4,20 @@ The collector reads each breaker's ``metrics()`` when Prometheus scrapes, so cal
 the breakers pay nothing for it.
 """
 
+from __future__ import annotations
+
+from typing import Union
+
 from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ._export import OUTCOMES, STATES, SnapshotReader, state_label
 from ._validate import describe
+from .registry import CircuitBreakerRegistry
+
+# What add_metric(labels, value) is called on: a counter or a gauge family.
+Family = Union[CounterMetricFamily, GaugeMetricFamily]
 
 PREFIX = "pycircuitbreaker"
 
@@ -17,14 +25,14 @@ PREFIX = "pycircuitbreaker"
 class CircuitBreakerCollector(Collector):
     """Expose the breakers of a CircuitBreakerRegistry, read afresh at every scrape."""
 
-    def __init__(self, registry):
+    def __init__(self, registry: CircuitBreakerRegistry) -> None:
         self._reader = SnapshotReader(registry)
 
-    def describe(self):
+    def describe(self) -> list[Metric]:
         """Return the metric families without samples (registering reads no breaker)."""
         return list(_families().values())
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         """Return the metric families with one series set per breaker."""
         families = _families()
         for label, snap in self._reader.read():
@@ -47,7 +55,9 @@ class CircuitBreakerCollector(Collector):
         return list(families.values())
 
 
-def register_collector(registry, prometheus_registry=None):
+def register_collector(
+    registry: CircuitBreakerRegistry, prometheus_registry: CollectorRegistry | None = None
+) -> CircuitBreakerCollector:
     """Add a collector over ``registry`` to ``prometheus_registry`` (default: the global one)."""
     if prometheus_registry is None:
         prometheus_registry = REGISTRY
@@ -61,7 +71,7 @@ def register_collector(registry, prometheus_registry=None):
     return collector
 
 
-def _families():
+def _families() -> dict[str, Family]:
     """Return fresh, empty metric families by short name, in exposition order."""
     # Ratios end in _ratio, not _rate: a Prometheus "rate" is per second (rate()).
     return {
