@@ -4,7 +4,7 @@ import logging
 import random
 
 import pytest
-from conftest import fail, ok
+from conftest import Boom, fail, ok
 
 from pycircuitbreaker import Backoff, CircuitBreakerState, exponential_backoff
 
@@ -26,7 +26,7 @@ def open_period(breaker, clock):
 def reopen(breaker):
     """Fail a trial call of a HALF_OPEN breaker."""
     assert breaker.state is HALF_OPEN
-    with pytest.raises(Exception):
+    with pytest.raises(Boom):
         breaker.call(fail())
 
 
@@ -35,7 +35,7 @@ def test_exponential_sequence_capped_and_reset_on_close(impl, clock):
         error_threshold=1, clock=clock,
         recovery_timeout=exponential_backoff(initial=10, multiplier=2, maximum=50),
     )
-    with pytest.raises(Exception):
+    with pytest.raises(Boom):
         breaker.call(fail())
     periods = [open_period(breaker, clock)]
     for _ in range(4):
@@ -44,7 +44,7 @@ def test_exponential_sequence_capped_and_reset_on_close(impl, clock):
     assert periods == [10, 20, 40, 50, 50]
     breaker.call(ok())  # the trial succeeds: CLOSED, and the backoff starts over
     assert breaker.state is CLOSED
-    with pytest.raises(Exception):
+    with pytest.raises(Boom):
         breaker.call(fail())
     assert open_period(breaker, clock) == 10
 
@@ -53,7 +53,7 @@ def test_recovery_start_time_follows_the_current_period(impl, clock):
     breaker = impl.CircuitBreaker(
         error_threshold=1, clock=clock, recovery_timeout=exponential_backoff(initial=4, multiplier=3),
     )
-    with pytest.raises(Exception):
+    with pytest.raises(Boom):
         breaker.call(fail())
     assert (breaker.recovery_start_time - breaker.open_time).total_seconds() == 4
     clock.advance(4)
@@ -82,7 +82,7 @@ def test_jitter_is_drawn_from_the_given_random_and_stays_in_bounds(impl, clock):
     breaker = impl.CircuitBreaker(error_threshold=1, clock=clock, recovery_timeout=policy)
     # One draw at construction (the first period), then one per opening.
     wanted = [expected.timeout(0)]
-    with pytest.raises(Exception):
+    with pytest.raises(Boom):
         breaker.call(fail())
     wanted.append(expected.timeout(1))
     first = (breaker.recovery_start_time - breaker.open_time).total_seconds()
@@ -107,7 +107,7 @@ def test_failing_policy_is_logged_and_the_last_period_kept(impl, clock, caplog):
     breaker = impl.CircuitBreaker(breaker_id="flaky", error_threshold=1, clock=clock,
                                   recovery_timeout=Flaky())
     with caplog.at_level(logging.ERROR, logger="pycircuitbreaker"):
-        with pytest.raises(Exception):
+        with pytest.raises(Boom):
             breaker.call(fail())
         clock.advance(5)
         reopen(breaker)
@@ -124,7 +124,7 @@ def test_policy_returning_a_bad_value_is_rejected(impl, clock, caplog):
 
     breaker = impl.CircuitBreaker(error_threshold=1, clock=clock, recovery_timeout=Negative())
     with caplog.at_level(logging.ERROR, logger="pycircuitbreaker"):
-        with pytest.raises(Exception):
+        with pytest.raises(Boom):
             breaker.call(fail())
     assert open_period(breaker, clock) == 3
     assert "timeout must be finite and >= 0 seconds, got -1" in caplog.text

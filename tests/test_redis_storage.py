@@ -8,7 +8,6 @@ from redis_server import make_storage
 
 from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState
 
-
 CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
                            CircuitBreakerState.HALF_OPEN)
 FORCED_OPEN, DISABLED = CircuitBreakerState.FORCED_OPEN, CircuitBreakerState.DISABLED

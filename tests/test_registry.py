@@ -1,7 +1,7 @@
 """CircuitBreakerRegistry, with breakers of both twins."""
 
 import pytest
-from conftest import fail
+from conftest import Boom, fail
 
 from pycircuitbreaker import CircuitBreakerRegistry, CircuitBreakerRegistryException
 
@@ -56,7 +56,7 @@ def test_state_filters(impl, registry, clock):
     half = impl.CircuitBreaker(breaker_id="half", error_threshold=1, recovery_timeout=5,
                                clock=clock, registry=registry)
     for breaker in (opened, half):
-        with pytest.raises(Exception):
+        with pytest.raises(Boom):
             breaker.call(fail())
     clock.advance(5)
     assert registry.get_closed_circuits() == [closed]
@@ -107,6 +107,6 @@ def test_health_of_an_empty_registry_is_ok(registry):
 def test_health_counts_errors(impl, registry):
     breaker = impl.CircuitBreaker(breaker_id=7, error_threshold=5, registry=registry)
     for _ in range(2):
-        with pytest.raises(Exception):
+        with pytest.raises(Boom):
             breaker.call(fail())
     assert registry.health()["breakers"]["7"] == {"state": "CLOSED", "error_count": 2}

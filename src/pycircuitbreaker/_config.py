@@ -1,6 +1,6 @@
 """Parse and validate breaker options into an immutable configuration."""
 
-from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 from uuid import uuid4
 
 from . import _constants
@@ -46,8 +46,8 @@ class BreakerConfig(NamedTuple):
     breaker_id: Any
     detect_error: Optional[Callable[[Any], Any]]
     error_threshold: int
-    exception_blacklist: Tuple[type, ...]
-    exception_whitelist: Tuple[type, ...]
+    exception_blacklist: tuple[type, ...]
+    exception_whitelist: tuple[type, ...]
     on_close: Optional[Callable[..., Any]]
     on_open: Optional[Callable[..., Any]]
     recovery_threshold: int

@@ -2,8 +2,7 @@
 
 import timeit
 
-from . import CircuitBreakerException, CircuitBreakerRegistry, IMPLEMENTATION, circuit
-from . import _core_py
+from . import IMPLEMENTATION, CircuitBreakerException, CircuitBreakerRegistry, _core_py, circuit
 from .decorator import make_circuit
 
 RECOVERY_TIMEOUT = 30

@@ -1,7 +1,7 @@
 """The table's contents: one entry per row and scenario, measured or explained."""
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Optional
 
 from .cell import Cell, NotApplicable, Unavailable, WrongState
 from .scenarios import SCENARIOS, Scenario
@@ -23,7 +23,7 @@ class Entry:
     status: str
     cell: Optional[Cell] = None
     note: str = ""
-    samples: List[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)
 
     @property
     def ns(self):

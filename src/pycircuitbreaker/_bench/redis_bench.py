@@ -80,23 +80,23 @@ def _measure(run, url, meter, budget, say):
         for key in order:
             run.stretches.append(meter.stretch(
                 healthy[key], HEALTHY, FULL_SPEED, numbers[key],
-                lambda: timers[key].timeit(numbers[key])))
+                lambda: timers[key].timeit(numbers[key])))  # noqa: B023 (run at once)
     for key, (row, cell) in healthy.items():
         if row.kind == "ours":
             say(f"calling {key} {budget.paced_calls:,} times at {PACED_RATE:,} calls/s")
             once = cell.once()
             run.stretches.append(meter.stretch(
                 (row, cell), HEALTHY, PACED, budget.paced_calls,
-                lambda: paced(once, budget.paced_calls, PACED_RATE)))
+                lambda: paced(once, budget.paced_calls, PACED_RATE)))  # noqa: B023 (run at once)
     say("timing calls that record an error")
-    for key, (row, cell) in failing.items():
+    for _key, (row, cell) in failing.items():
         meter.settle(row, ERROR_SCENARIO, cell)
         timer = timing.timer_for(cell)
         number = timing.calibrate(timer, budget.error_seconds)
         run.stretches.append(meter.stretch((row, cell), ERROR_SCENARIO, ERRORS, number,
-                                           lambda: timer.timeit(number)))
+                                           lambda: timer.timeit(number)))  # noqa: B023 (run at once)
     for cells in (healthy, failing):
-        for key, (row, cell) in cells.items():
+        for key, (_row, cell) in cells.items():
             _verify(run, key, cell, "after timing: ")
 
 

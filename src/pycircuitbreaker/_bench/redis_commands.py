@@ -8,7 +8,6 @@ among those the script's source calls. The counter's own INFO commands are left 
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict
 
 from .._redis_script import SCRIPT
 
@@ -27,8 +26,8 @@ def script_commands(source=SCRIPT):
 class Commands:
     """The commands run during one stretch, by name: sent by clients, and run by scripts."""
 
-    sent: Dict[str, int] = field(default_factory=dict)
-    in_scripts: Dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+    in_scripts: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_sent(self):

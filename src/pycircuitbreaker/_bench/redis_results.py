@@ -1,7 +1,7 @@
 """What the Redis section measured: stretches of calls, each with the commands they cost."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Optional
 
 from .redis_commands import Commands
 from .timing import median
@@ -78,12 +78,12 @@ class RedisRun:
     crashed: bool = False
     server: str = ""
     #: row key -> the row, for the labels and kinds of the rows measured
-    rows: Dict[str, object] = field(default_factory=dict)
+    rows: dict[str, object] = field(default_factory=dict)
     #: row key -> why that row was not measured
-    unavailable: Dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
     #: row key -> how one of our rows misbehaved
-    failed: Dict[str, str] = field(default_factory=dict)
-    stretches: List[Stretch] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    stretches: list[Stretch] = field(default_factory=list)
 
     @property
     def measured(self):

@@ -1,7 +1,7 @@
 """Everything one benchmark run measured, handed from the runner to the report."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
 from .grid import Grid
 from .leaks import LeakReport
@@ -23,14 +23,14 @@ class Results:
     async_loop_ns: Optional[float] = None
     detector_ns: Optional[float] = None
     #: row key -> (ns/call with 1 breaker registered, with ``crowd`` registered)
-    registry: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    registry: dict[str, tuple[float, float]] = field(default_factory=dict)
     crowd: int = 0
     #: row key -> ns/call of the 1-breaker registry cell while a scraper read its metrics
     scraped: Dict[str, float] = field(default_factory=dict)
     scrapes: int = 0
     #: row key -> what 100,000 rejections left behind
-    leaks: Dict[str, LeakReport] = field(default_factory=dict)
+    leaks: dict[str, LeakReport] = field(default_factory=dict)
     #: row key -> what many calls through each windowed breaker left behind
-    window_memory: Dict[str, List[WindowMemory]] = field(default_factory=dict)
+    window_memory: dict[str, list[WindowMemory]] = field(default_factory=dict)
     #: The Redis section (shared state), or None when skipped (--no-redis)
     redis: Optional[RedisRun] = None

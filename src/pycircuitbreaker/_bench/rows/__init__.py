@@ -1,8 +1,8 @@
 """The rows of the table, in the order they are printed."""
 
 from .baselines import AsyncForwarder, BareAwait, Direct, Floor, Forwarder
-from .ours import Compiled, Pure
 from .original import Original
+from .ours import Compiled, Pure
 from .peers import FabfuelCircuitBreaker, PyBreaker
 
 ROW_CLASSES = (Direct, Forwarder, Floor, Compiled, Pure, PyBreaker, FabfuelCircuitBreaker,

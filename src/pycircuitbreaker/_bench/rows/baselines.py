@@ -5,8 +5,18 @@ The async table has its own two: a bare await, and an ``async def`` forwarder.
 
 from .. import floor
 from ..cell import Cell, NotApplicable
-from ..functions import (Boom, Rejected, aboom, anoop, areject, boom, make_async_forwarder,
-                         make_forwarder, noop, reject)
+from ..functions import (
+    Boom,
+    Rejected,
+    aboom,
+    anoop,
+    areject,
+    boom,
+    make_async_forwarder,
+    make_forwarder,
+    noop,
+    reject,
+)
 from ..scenarios import RAISES, REJECTS, canonical
 from .base import Row
 

@@ -2,10 +2,10 @@
 
 import importlib
 
+from ..._version import __version__
 from ...decorator import make_circuit
 from ...exceptions import CircuitBreakerException
 from ...strategies import CircuitBreakerStrategy
-from ..._version import __version__
 from ..cell import NO_ARG, Cell, Unavailable
 from ..functions import never_error
 from ..scenarios import CLOSED, DECORATOR
