@@ -106,6 +106,18 @@ def test_unknown_strategy_is_a_value_error(impl, value):
            strategy=value)
 
 
+def test_base_strategy_class_is_not_a_strategy(impl):
+    # It has no rule of its own: the compiled twin once failed with a bare TypeError here
+    # while the pure twin accepted it.
+    from pycircuitbreaker import Strategy
+
+    base = Strategy()
+    raises(impl, ValueError,
+           f"strategy must be a CircuitBreakerStrategy member (SINGLE_RESET or NET_ERROR) "
+           f"or a strategy object such as count_window(), got {base!r}",
+           strategy=base)
+
+
 def test_known_strategies_are_accepted(impl):
     for strategy in CircuitBreakerStrategy:
         assert impl.CircuitBreaker(strategy=strategy).config.strategy is strategy

@@ -1,19 +1,20 @@
 """``python -m pycircuitbreaker``: report the build, run the demonstration or the benchmark."""
 
 import sys
+from typing import Optional
 
 from . import IMPLEMENTATION, __version__
 from ._core import core
 
 
-def report():
+def report() -> None:
     """Print the version and which core loaded."""
     print(f"version: {__version__}")
     print(f"implementation: {IMPLEMENTATION}")
     print(f"core: {core.__file__}")
 
 
-def main(argv=None):
+def main(argv: Optional[list[str]] = None) -> int:
     """Dispatch the command line."""
     args = sys.argv[1:] if argv is None else argv
     if not args:
@@ -27,7 +28,8 @@ def main(argv=None):
     if args[0] == "bench":
         from ._bench.cli import main as bench
 
-        return bench(args[1:])
+        status: int = bench(args[1:])
+        return status
     print(f"usage: python -m pycircuitbreaker [demo | bench [--help]]; "
           f"unknown command {args[0]!r}",
           file=sys.stderr)

@@ -46,8 +46,8 @@ class BreakerConfig(NamedTuple):
     breaker_id: Any
     detect_error: Optional[Callable[[Any], Any]]
     error_threshold: int
-    exception_blacklist: tuple[type, ...]
-    exception_whitelist: tuple[type, ...]
+    exception_blacklist: tuple[type[BaseException], ...]
+    exception_whitelist: tuple[type[BaseException], ...]
     on_close: Optional[Callable[..., Any]]
     on_open: Optional[Callable[..., Any]]
     recovery_threshold: int
@@ -63,7 +63,9 @@ class BreakerConfig(NamedTuple):
     storage: Any
 
 
-def make_config(args, options, owner="CircuitBreaker"):
+def make_config(
+    args: tuple[Any, ...], options: dict[str, Any], owner: str = "CircuitBreaker"
+) -> BreakerConfig:
     """Bind 0.5.0-style positional ``args`` and keyword ``options``; validate them all."""
     if len(args) > len(POSITIONAL_OPTIONS):
         raise TypeError(
@@ -86,25 +88,26 @@ def make_config(args, options, owner="CircuitBreaker"):
     return _validate(**values)
 
 
+# Every value is the user's, unchecked until here: hence Any.
 def _validate(
-    breaker_id=None,
-    detect_error=None,
-    error_threshold=_constants.DEFAULT_ERROR_THRESHOLD,
-    exception_blacklist=None,
-    exception_whitelist=None,
-    on_close=None,
-    on_open=None,
-    recovery_threshold=_constants.DEFAULT_RECOVERY_THRESHOLD,
-    recovery_timeout=_constants.DEFAULT_RECOVERY_TIMEOUT,
-    strategy=CircuitBreakerStrategy.SINGLE_RESET,
-    clock=None,
-    registry=None,
-    half_open_max_calls=None,
-    fallback=None,
-    on_half_open=None,
-    on_state_change=None,
-    storage=None,
-):
+    breaker_id: Any = None,
+    detect_error: Any = None,
+    error_threshold: Any = _constants.DEFAULT_ERROR_THRESHOLD,
+    exception_blacklist: Any = None,
+    exception_whitelist: Any = None,
+    on_close: Any = None,
+    on_open: Any = None,
+    recovery_threshold: Any = _constants.DEFAULT_RECOVERY_THRESHOLD,
+    recovery_timeout: Any = _constants.DEFAULT_RECOVERY_TIMEOUT,
+    strategy: Any = CircuitBreakerStrategy.SINGLE_RESET,
+    clock: Any = None,
+    registry: Any = None,
+    half_open_max_calls: Any = None,
+    fallback: Any = None,
+    on_half_open: Any = None,
+    on_state_change: Any = None,
+    storage: Any = None,
+) -> BreakerConfig:
     # Before breaker_id gets its default: a shared breaker needs one given.
     storage = _storage_or_none(storage, breaker_id)
     if breaker_id is None:
@@ -148,7 +151,7 @@ def _validate(
     )
 
 
-def _storage_or_none(storage, breaker_id):
+def _storage_or_none(storage: Any, breaker_id: Any) -> Optional[SharedStorage]:
     """Return ``storage`` if a breaker with ``breaker_id`` can use it."""
     if storage is None:
         return None
@@ -164,7 +167,7 @@ def _storage_or_none(storage, breaker_id):
     return storage
 
 
-def _exception_classes(name, value):
+def _exception_classes(name: str, value: Any) -> tuple[type[BaseException], ...]:
     if value is None:
         return ()
     if isinstance(value, (str, bytes)) or isinstance(value, type):
@@ -186,7 +189,7 @@ def _exception_classes(name, value):
     return items
 
 
-def _registry_or_none(registry):
+def _registry_or_none(registry: Any) -> Any:
     if registry is not None and not callable(getattr(registry, "register", None)):
         raise TypeError(
             f"registry must be a CircuitBreakerRegistry or None, got {describe(registry)}"

@@ -5,8 +5,12 @@ O(1), and allocates everything at construction: memory per breaker is fixed.
 """
 
 import math
+from typing import TYPE_CHECKING, Optional, Union, cast
 
 from . import _constants
+
+if TYPE_CHECKING:
+    from .strategies import Strategy
 
 
 class CountWindow:
@@ -14,17 +18,17 @@ class CountWindow:
 
     __slots__ = ("size", "outcomes", "head", "calls", "failures", "slows")
 
-    def __init__(self, size):
+    def __init__(self, size: int) -> None:
         self.size = size
         # One byte a call: bit 0 failed, bit 1 slow.
         self.outcomes = bytearray(size)
         self.clear()
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every call."""
         self.head = self.calls = self.failures = self.slows = 0
 
-    def record(self, failed, slow, now):
+    def record(self, failed: int, slow: int, now: float) -> None:
         """Add a call, pushing out the oldest once the window is full."""
         if self.calls == self.size:
             oldest = self.outcomes[self.head]
@@ -44,7 +48,7 @@ class TimeWindow:
     __slots__ = ("size", "width", "bucket_calls", "bucket_failures", "bucket_slows",
                  "newest", "calls", "failures", "slows")
 
-    def __init__(self, seconds, buckets):
+    def __init__(self, seconds: float, buckets: int) -> None:
         self.size = buckets
         self.width = seconds / buckets
         self.bucket_calls = [0] * buckets
@@ -52,15 +56,15 @@ class TimeWindow:
         self.bucket_slows = [0] * buckets
         self.clear()
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every call."""
         for slot in range(self.size):
             self.bucket_calls[slot] = self.bucket_failures[slot] = self.bucket_slows[slot] = 0
         # Index (now // width) of the newest slice; None until the first call.
-        self.newest = None
+        self.newest: Optional[int] = None
         self.calls = self.failures = self.slows = 0
 
-    def record(self, failed, slow, now):
+    def record(self, failed: int, slow: int, now: float) -> None:
         """Add a call at ``now``, first dropping the slices that have grown too old."""
         index = math.floor(now / self.width)
         if self.newest is None:
@@ -84,16 +88,17 @@ class TimeWindow:
         self.slows += slow
 
 
-def make_window(strategy):
+def make_window(strategy: "Strategy") -> Union[CountWindow, TimeWindow, None]:
     """Return the window ``strategy`` judges, or None for the counting rules."""
     if strategy.code == _constants.COUNT_WINDOW:
         return CountWindow(strategy.window_size)
     if strategy.code == _constants.TIME_WINDOW:
-        return TimeWindow(strategy.window_seconds, strategy.window_size)
+        # Every time_window sets window_seconds; only the base class leaves it None.
+        return TimeWindow(cast(float, strategy.window_seconds), strategy.window_size)
     return None
 
 
-def tripped(window, strategy):
+def tripped(window: Union[CountWindow, TimeWindow], strategy: "Strategy") -> bool:
     """Return whether ``window``'s rates call for opening under ``strategy``."""
     calls = window.calls
     if calls < strategy.minimum_calls:

@@ -2,12 +2,14 @@
 
 import functools
 import inspect
+from typing import Any, Callable
 
 from ._async import make_async_wrapper
 from ._generators import make_async_generator_wrapper, make_generator_wrapper
 
 
-def decorate(breaker, func, make_wrapper):
+# The precise types are on CircuitBreaker.__call__; here a wrapper is a wrapper.
+def decorate(breaker: Any, func: Any, make_wrapper: Callable[[Any, Any], Any]) -> Any:
     """Return ``func`` guarded by ``breaker``, using the core's ``make_wrapper``."""
     # Applied on top of @staticmethod/@classmethod: guard the function inside and keep
     # the descriptor outermost so binding still works (3.9 cannot call these objects).
@@ -28,7 +30,7 @@ def decorate(breaker, func, make_wrapper):
     return wrapper
 
 
-def require_callable(func):
+def require_callable(func: object) -> None:
     """Raise ValueError naming ``func`` unless it can be wrapped."""
     if not callable(func) and not isinstance(func, (staticmethod, classmethod)):
         raise ValueError(

@@ -7,6 +7,7 @@ HALF_OPEN waits the next one, ``timeout(1)``, ``timeout(2)``, and so on.
 
 import math
 import random as _random
+from typing import Any, Optional
 
 from ._validate import describe, real, seconds
 
@@ -17,7 +18,7 @@ MAX_TIMEOUT = 1e9
 class Backoff:
     """Base class of backoff policies; subclasses define ``timeout(attempt)``."""
 
-    def timeout(self, attempt):
+    def timeout(self, attempt: int) -> float:
         """Return the seconds the ``attempt``-th opening since the last close lasts."""
         raise NotImplementedError
 
@@ -31,7 +32,8 @@ class exponential_backoff(Backoff):
     private ``random.Random()``).
     """
 
-    def __init__(self, initial, multiplier=2.0, maximum=None, jitter=0.0, random=None):
+    def __init__(self, initial: float, multiplier: float = 2.0, maximum: Optional[float] = None,
+                 jitter: float = 0.0, random: Any = None) -> None:
         self.initial = seconds("initial", initial)
         self.multiplier = real("multiplier", multiplier)
         if not math.isfinite(self.multiplier) or self.multiplier < 1:
@@ -42,7 +44,7 @@ class exponential_backoff(Backoff):
                 raise ValueError(
                     f"maximum must be >= initial ({self.initial!r}), got {maximum!r}"
                 )
-        self.maximum = maximum
+        self.maximum: Optional[float] = maximum
         self.jitter = real("jitter", jitter)
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter must be >= 0 and < 1, got {jitter!r}")
@@ -53,7 +55,7 @@ class exponential_backoff(Backoff):
             )
         self._random = random if random is not None else _random.Random()
 
-    def timeout(self, attempt):
+    def timeout(self, attempt: int) -> float:
         """Return the seconds the ``attempt``-th opening since the last close lasts."""
         try:
             seconds = self.initial * self.multiplier**attempt
@@ -65,7 +67,7 @@ class exponential_backoff(Backoff):
             seconds *= 1 + self.jitter * (2 * self._random.random() - 1)
         return min(seconds, MAX_TIMEOUT)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"exponential_backoff(initial={self.initial!r}, multiplier={self.multiplier!r}, "
             f"maximum={self.maximum!r}, jitter={self.jitter!r})"

@@ -1,8 +1,11 @@
 """Show the breaker at work on a flaky dependency, then time its per-call cost."""
 
 import timeit
+from types import ModuleType
+from typing import Callable
 
 from . import IMPLEMENTATION, CircuitBreakerException, CircuitBreakerRegistry, _core_py, circuit
+from ._core import CircuitBreaker
 from .decorator import make_circuit
 
 RECOVERY_TIMEOUT = 30
@@ -17,13 +20,13 @@ TIMING_REPEAT = 5
 class FakeClock:
     """Stand in for the monotonic clock so the demo can skip ahead instead of sleeping."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.now = 0.0
 
-    def __call__(self):
+    def __call__(self) -> float:
         return self.now
 
-    def advance(self, seconds):
+    def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``."""
         self.now += seconds
 
@@ -31,11 +34,11 @@ class FakeClock:
 class FlakyInventory:
     """Simulate a remote stock service that can be switched up or down."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.up = True
         self.requests = 0
 
-    def stock(self, item):
+    def stock(self, item: str) -> int:
         """Return a stock level, or raise ConnectionError while the service is down."""
         self.requests += 1
         if not self.up:
@@ -52,16 +55,16 @@ def run() -> int:
     return 0
 
 
-def behaviour():
+def behaviour() -> None:
     """Walk one breaker through CLOSED, OPEN, HALF_OPEN and back to CLOSED."""
     clock = FakeClock()
     service = FlakyInventory()
     registry = CircuitBreakerRegistry()
 
-    def announce_open(breaker, error):
+    def announce_open(breaker: CircuitBreaker, error: object) -> None:
         print(f"      on_open:  breaker {breaker.id!r} opened because of {error!r}")
 
-    def announce_close(breaker):
+    def announce_close(breaker: CircuitBreaker) -> None:
         print(f"      on_close: breaker {breaker.id!r} closed again")
 
     @circuit(
@@ -74,18 +77,18 @@ def behaviour():
         clock=clock,
         registry=registry,
     )
-    def fetch_stock(item):
+    def fetch_stock(item: str) -> int:
         return service.stock(item)
 
     # A second, healthy dependency so the readiness summary has something to compare.
     @circuit(breaker_id="pricing", clock=clock, registry=registry)
-    def fetch_price(item):
+    def fetch_price(item: str) -> float:
         return 9.99
 
     breaker = fetch_stock.breaker
     fetch_price("apple")
 
-    def attempt(item):
+    def attempt(item: str) -> None:
         before = service.requests
         try:
             outcome = f"-> {fetch_stock(item)}"
@@ -135,7 +138,7 @@ def behaviour():
     readiness(registry)
 
 
-def readiness(registry):
+def readiness(registry: CircuitBreakerRegistry) -> None:
     """Print what a readiness probe built on the registry would answer."""
     circuits = {b.id: b.state.name for b in registry.get_circuits()}
     open_ids = [b.id for b in registry.get_open_circuits()]
@@ -143,14 +146,14 @@ def readiness(registry):
     print(f"  readiness: HTTP {status} {circuits}")
 
 
-def speed():
+def speed() -> None:
     """Time a no-op called directly and through each core's decorator, side by side."""
     print(f"Speed: best of {TIMING_REPEAT} runs of {TIMING_NUMBER:,} calls to a no-op")
 
-    def noop():
+    def noop() -> None:
         return None
 
-    cores = []
+    cores: list[tuple[str, ModuleType]] = []
     try:
         from . import _core_c
     except ImportError as error:
@@ -176,7 +179,7 @@ def speed():
             print(f"  the pure twin's overhead is {ratio:.1f}x the compiled core's")
 
 
-def per_call_ns(func):
+def per_call_ns(func: Callable[[], object]) -> float:
     """Return the best observed cost of one call to ``func``, in nanoseconds."""
     runs = timeit.repeat(func, number=TIMING_NUMBER, repeat=TIMING_REPEAT)
     return min(runs) / TIMING_NUMBER * 1e9

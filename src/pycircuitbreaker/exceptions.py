@@ -1,9 +1,13 @@
 """Exceptions raised by breakers and registries."""
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Optional
 
 from ._constants import MSG_FORCED_OPEN, MSG_NO_PERMIT, MSG_OPEN
 from .state import CircuitBreakerState
+
+if TYPE_CHECKING:
+    from ._core import CircuitBreaker
 
 
 class CircuitBreakerException(Exception):
@@ -20,21 +24,23 @@ class CircuitBreakerException(Exception):
     """
 
     @property
-    def breaker(self):
+    def breaker(self) -> Optional["CircuitBreaker"]:
         """Return the breaker that rejected the call."""
-        return self.args[0] if self.args else None
+        breaker: Optional[CircuitBreaker] = self.args[0] if self.args else None
+        return breaker
 
     # 0.5.0 kept the breaker in a private attribute; some users reached for it.
     _breaker = breaker
 
     @property
-    def state(self):
+    def state(self) -> Optional[CircuitBreakerState]:
         """Return the state that rejected the call."""
         if len(self.args) >= 5:
-            return self.args[4]
+            state: CircuitBreakerState = self.args[4]
+            return state
         return self.breaker.state if self.breaker is not None else None
 
-    def __str__(self):
+    def __str__(self) -> str:
         breaker = self.breaker
         if breaker is None:
             return "Circuit OPEN"

@@ -11,6 +11,8 @@
 import logging
 import threading
 import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -20,6 +22,9 @@ from redis.retry import Retry
 from ._redis_script import SCRIPT
 from ._shared import SharedState, SharedStorage, StorageUnavailable, new_locks_after_fork
 from ._validate import describe, seconds
+
+if TYPE_CHECKING:
+    from ._config import BreakerConfig
 
 logger = logging.getLogger("pycircuitbreaker.redis")
 
@@ -47,15 +52,16 @@ class RedisStorage(SharedStorage):
 
     def __init__(
         self,
-        client,
+        # Any: a Redis or a RedisCluster, sync or asyncio; only register_script() is used.
+        client: Any,
         *,
-        async_client=None,
-        prefix=DEFAULT_PREFIX,
-        refresh_interval=DEFAULT_REFRESH_INTERVAL,
-        cool_off=DEFAULT_COOL_OFF,
-        ttl=DEFAULT_TTL,
-        lease_timeout=DEFAULT_LEASE_TIMEOUT,
-    ):
+        async_client: Any = None,
+        prefix: str = DEFAULT_PREFIX,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+        cool_off: float = DEFAULT_COOL_OFF,
+        ttl: float = DEFAULT_TTL,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+    ) -> None:
         if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"prefix must be a non-empty str without braces, got {describe(prefix)}")
         self.client = client
@@ -75,7 +81,9 @@ class RedisStorage(SharedStorage):
         self._down = False
 
     @classmethod
-    def from_url(cls, url, *, socket_timeout=DEFAULT_SOCKET_TIMEOUT, **options):
+    def from_url(
+        cls, url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT, **options: Any
+    ) -> "RedisStorage":
         """Build the storage on a new client for ``url`` that never waits past ``socket_timeout``."""
         timeout = seconds("socket_timeout", socket_timeout, above_zero=True)
         client = redis.Redis.from_url(
@@ -88,16 +96,16 @@ class RedisStorage(SharedStorage):
         return cls(client, **options)
 
     @property
-    def fallbacks(self):
+    def fallbacks(self) -> int:
         """Return how many calls (and controls) were decided on local state instead of Redis."""
         return self._fallbacks
 
-    def keys(self, breaker_id):
+    def keys(self, breaker_id: Hashable) -> tuple[str, str, str]:
         """Return the state, lease and window keys of ``breaker_id``, in one Cluster slot."""
         tag = f"{self.prefix}:{{{breaker_id}}}"
         return (f"{tag}:state", f"{tag}:leases", f"{tag}:window")
 
-    def attach(self, breaker, config):
+    def attach(self, breaker: Any, config: BreakerConfig) -> SharedState:
         """Return the SharedState that decides for ``breaker``."""
         name = str(config.breaker_id)
         if "{" in name or "}" in name:
@@ -107,11 +115,11 @@ class RedisStorage(SharedStorage):
             )
         return SharedState(breaker, config, self, self.refresh_interval, self.lease_timeout)
 
-    def available(self):
+    def available(self) -> bool:
         """Return whether Redis may be tried now (it is not cooling off after a failure)."""
         return time.monotonic() >= self._down_until
 
-    def run(self, breaker_id, args):
+    def run(self, breaker_id: Hashable, args: tuple[Any, ...]) -> Any:
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
         call = self._script_call(breaker_id, args)
         try:
@@ -119,7 +127,7 @@ class RedisStorage(SharedStorage):
         except RedisError as error:
             raise self._failed(error) from error
 
-    async def arun(self, breaker_id, args):
+    async def arun(self, breaker_id: Hashable, args: tuple[Any, ...]) -> Any:
         """Run one script operation as ``run`` does, on the asyncio client if there is one."""
         if self._async_script is None:
             return self.run(breaker_id, args)
@@ -129,13 +137,13 @@ class RedisStorage(SharedStorage):
         except RedisError as error:
             raise self._failed(error) from error
 
-    def _script_call(self, breaker_id, args):
+    def _script_call(self, breaker_id: Hashable, args: tuple[Any, ...]) -> dict[str, Any]:
         """Return the script's keys and arguments; raise StorageUnavailable while cooling off."""
         if time.monotonic() < self._down_until:
             raise StorageUnavailable("cooling off after a Redis failure")
         return {"keys": self.keys(breaker_id), "args": (args[0], self._ttl_ms) + args[1:]}
 
-    def recovered(self):
+    def recovered(self) -> None:
         """Note that a breaker is back on the shared state; log it once per outage."""
         with self._lock:
             if not self._down:
@@ -143,12 +151,12 @@ class RedisStorage(SharedStorage):
             self._down = False
         logger.warning("Redis is reachable again: breakers are back on the shared state")
 
-    def count_fallback(self):
+    def count_fallback(self) -> None:
         """Count one call (or control) decided on local state instead of Redis."""
         with self._lock:
             self._fallbacks += 1
 
-    def _failed(self, error):
+    def _failed(self, error: RedisError) -> StorageUnavailable:
         """Start a cool-off after ``error``; return the StorageUnavailable to raise."""
         with self._lock:
             self._down_until = time.monotonic() + self.cool_off
@@ -162,5 +170,5 @@ class RedisStorage(SharedStorage):
             )
         return StorageUnavailable(str(error))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<RedisStorage prefix={self.prefix!r} client={self.client!r}>"

@@ -14,6 +14,7 @@ the rate of calls that took at least that long reaches ``slow_call_rate``.
 """
 
 from enum import Enum
+from typing import Any, Optional
 
 from . import _constants, _validate
 from ._validate import positive_int, real, seconds
@@ -32,13 +33,13 @@ class Strategy:
     """Base class of strategy objects; the cores read its attributes at construction."""
 
     #: Integer code the cores switch on (see _constants).
-    code = None
+    code: Optional[int] = None
     #: Window parameters; None/0 for the counting rules.
     window_size = 0
-    window_seconds = None
+    window_seconds: Optional[float] = None
     minimum_calls = 0
     failure_rate = 1.0
-    slow_call_duration = None
+    slow_call_duration: Optional[float] = None
     slow_call_rate = 1.0
 
 
@@ -47,7 +48,7 @@ class consecutive_errors(Strategy):
 
     code = _constants.SINGLE_RESET
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "consecutive_errors()"
 
 
@@ -56,12 +57,13 @@ class net_errors(Strategy):
 
     code = _constants.NET_ERROR
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "net_errors()"
 
 
 class _FailureRate(Strategy):
-    def _set_rates(self, failure_rate, minimum_calls, slow_call_duration, slow_call_rate):
+    def _set_rates(self, failure_rate: float, minimum_calls: int,
+                   slow_call_duration: Optional[float], slow_call_rate: float) -> None:
         self.failure_rate = _rate("failure_rate", failure_rate)
         self.minimum_calls = positive_int("minimum_calls", minimum_calls)
         if slow_call_duration is not None:
@@ -69,7 +71,7 @@ class _FailureRate(Strategy):
         self.slow_call_duration = slow_call_duration
         self.slow_call_rate = _rate("slow_call_rate", slow_call_rate)
 
-    def _rates_repr(self):
+    def _rates_repr(self) -> str:
         return (
             f"failure_rate={self.failure_rate!r}, minimum_calls={self.minimum_calls!r}, "
             f"slow_call_duration={self.slow_call_duration!r}, "
@@ -85,8 +87,9 @@ class count_window(_FailureRate):
 
     code = _constants.COUNT_WINDOW
 
-    def __init__(self, size=100, failure_rate=0.5, minimum_calls=None,
-                 slow_call_duration=None, slow_call_rate=1.0):
+    def __init__(self, size: int = 100, failure_rate: float = 0.5,
+                 minimum_calls: Optional[int] = None, slow_call_duration: Optional[float] = None,
+                 slow_call_rate: float = 1.0) -> None:
         self.window_size = positive_int("size", size)
         self._set_rates(failure_rate, size if minimum_calls is None else minimum_calls,
                         slow_call_duration, slow_call_rate)
@@ -95,7 +98,7 @@ class count_window(_FailureRate):
                 f"minimum_calls must be <= size ({self.window_size}), got {minimum_calls!r}"
             )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"count_window(size={self.window_size!r}, {self._rates_repr()})"
 
 
@@ -108,14 +111,15 @@ class time_window(_FailureRate):
 
     code = _constants.TIME_WINDOW
 
-    def __init__(self, seconds=60, failure_rate=0.5, minimum_calls=10, buckets=10,
-                 slow_call_duration=None, slow_call_rate=1.0):
+    def __init__(self, seconds: float = 60, failure_rate: float = 0.5, minimum_calls: int = 10,
+                 buckets: int = 10, slow_call_duration: Optional[float] = None,
+                 slow_call_rate: float = 1.0) -> None:
         # The parameter shadows the seconds() check, hence the module path.
         self.window_seconds = _validate.seconds("seconds", seconds, above_zero=True)
         self.window_size = positive_int("buckets", buckets)
         self._set_rates(failure_rate, minimum_calls, slow_call_duration, slow_call_rate)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"time_window(seconds={self.window_seconds!r}, buckets={self.window_size!r}, "
             f"{self._rates_repr()})"
@@ -128,9 +132,10 @@ _CODE_BY_STRATEGY = {
 }
 
 
-def strategy_code(strategy):
+def strategy_code(strategy: Any) -> int:
     """Return the core's integer code for ``strategy``, or raise ValueError."""
-    if isinstance(strategy, Strategy):
+    # The base class has no code: it is not a strategy of its own.
+    if isinstance(strategy, Strategy) and strategy.code is not None:
         return strategy.code
     try:
         return _CODE_BY_STRATEGY[strategy]
@@ -141,7 +146,7 @@ def strategy_code(strategy):
         ) from None
 
 
-def _rate(name, value):
+def _rate(name: str, value: Any) -> float:
     result = real(name, value)
     if not (0 < result <= 1):
         raise ValueError(f"{name} must be > 0 and <= 1, got {value!r}")

@@ -1,0 +1,47 @@
+"""Types that exist only for type checkers: what the decorators return."""
+
+from typing import Any, Callable, Protocol, TypeVar, overload
+
+from typing_extensions import Concatenate, ParamSpec, Self
+
+from ._core import CircuitBreaker
+
+P = ParamSpec("P")
+Q = ParamSpec("Q")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+S = TypeVar("S")
+# Decorated under @staticmethod/@classmethod: the descriptor comes back, its function guarded.
+Method = TypeVar("Method", bound=staticmethod[..., Any] | classmethod[Any, ..., Any])
+
+class Guarded(Protocol[P, R_co]):
+    """A function guarded by a breaker: same parameters and result, plus ``breaker``."""
+
+    breaker: CircuitBreaker
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+    # Bound like a function, so a decorated method takes its arguments without ``self``.
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+    @overload
+    def __get__(
+        self: Guarded[Concatenate[S, Q], R_co], instance: S, owner: type[Any] | None = None
+    ) -> Guarded[Q, R_co]: ...
+
+class Decorator(Protocol):
+    """What ``circuit(**options)`` returns: a decorator guarding one function."""
+
+    # A staticmethod is callable too (3.10+), but it is the descriptor that comes back.
+    @overload
+    def __call__(self, func: Method, /) -> Method: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> Guarded[P, R]: ...
+
+class Circuit(Protocol):
+    """The ``circuit`` decorator: ``@circuit``, ``@circuit(**options)``, ``circuit(f, **options)``."""
+
+    @overload
+    def __call__(self, func: Method, /, **options: Any) -> Method: ...
+    @overload
+    def __call__(self, func: Callable[P, R], /, **options: Any) -> Guarded[P, R]: ...
+    @overload
+    def __call__(self, /, **options: Any) -> Decorator: ...
