@@ -7,7 +7,7 @@ from . import _constants
 from ._shared import SharedStorage
 from ._validate import callable_or_none, describe, positive_int, seconds
 from .backoff import Backoff
-from .strategies import CircuitBreakerStrategy, strategy_code
+from .strategies import CircuitBreakerStrategy, Strategy, strategy_code
 
 # 0.5.0 accepted every option positionally, in this order.
 POSITIONAL_OPTIONS = (
@@ -52,12 +52,14 @@ class BreakerConfig(NamedTuple):
     on_open: Optional[Callable[..., Any]]
     recovery_threshold: int
     recovery_timeout: Union[float, Backoff]
-    strategy: CircuitBreakerStrategy
+    strategy: Union[CircuitBreakerStrategy, Strategy]
     strategy_code: int
     clock: Optional[Callable[[], float]]
     registry: Any
     half_open_max_calls: Optional[int]
-    fallback: Optional[Callable[..., Any]]
+    # Any: called only when given (a rejection raises otherwise), its result standing in
+    # for the guarded function's, whatever that is.
+    fallback: Any
     on_half_open: Optional[Callable[..., Any]]
     on_state_change: Optional[Callable[..., Any]]
     storage: Any

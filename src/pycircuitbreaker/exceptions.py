@@ -44,6 +44,7 @@ class CircuitBreakerException(Exception):
         breaker = self.breaker
         if breaker is None:
             return "Circuit OPEN"
+        until: Optional[datetime]
         if len(self.args) < 5:
             errors = breaker.error_count
             until = breaker.recovery_start_time
@@ -60,7 +61,7 @@ class CircuitBreakerException(Exception):
             )
         return MSG_OPEN.format(
             id=breaker.id,
-            until=until.isoformat(),
+            until=until.isoformat(),  # type: ignore[union-attr]  # OPEN: it has a recovery time
             errors=errors,
             remaining=f"{max(remaining, 0.0):.3f}",
         )

@@ -8,6 +8,8 @@
     def charge(order): ...
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
@@ -83,7 +85,7 @@ class RedisStorage(SharedStorage):
     @classmethod
     def from_url(
         cls, url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT, **options: Any
-    ) -> "RedisStorage":
+    ) -> RedisStorage:
         """Build the storage on a new client for ``url`` that never waits past ``socket_timeout``."""
         timeout = seconds("socket_timeout", socket_timeout, above_zero=True)
         client = redis.Redis.from_url(
