@@ -18,12 +18,22 @@ plain ``async def``; what keeps it within a few attribute reads of a bare forwar
 coroutine is the quiet view, which says in one read that a call needs no admission.
 """
 
+from __future__ import annotations
+
 import inspect
+from collections.abc import Awaitable
 from contextvars import ContextVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._constants import MSG_EXIT_WITHOUT_ENTER, MSG_NOT_AWAITABLE
 from ._metrics import new_tally
 from ._validate import describe
+
+if TYPE_CHECKING:
+    from ._core_py import CircuitBreaker
+    from ._shared import SharedState
+    from ._types import P, R
 
 
 class QuietView:
@@ -38,21 +48,24 @@ class QuietView:
 
     __slots__ = ("token", "successes")
 
-    def __init__(self):
-        self.token = None
+    def __init__(self) -> None:
+        # A core's admission token: (generation, state, permit, start).
+        self.token: tuple[Any, ...] | None = None
         # The quiet successes of async wrappers, which settle them without the core:
         # part of the breaker's metrics (see _metrics).
         self.successes = new_tally()
 
 
-async def call_async(self, func, /, *args, **kwargs):
+async def call_async(
+    self: CircuitBreaker, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
     """Await ``func(*args, **kwargs)`` through the breaker and return its result."""
     fallback = self.config.fallback
     if self._shared is not None:
         return await _call_shared(self._shared, fallback, func, args, kwargs)
     token = self._begin(fallback is not None)
     if token is None:
-        return await _maybe_await(fallback(*args, **kwargs))
+        return await _maybe_await(fallback(*args, **kwargs))  # type: ignore[no-any-return]
     try:
         awaitable = func(*args, **kwargs)
     except BaseException as error:
@@ -71,11 +84,14 @@ async def call_async(self, func, /, *args, **kwargs):
     return result
 
 
-async def _call_shared(shared, fallback, func, args, kwargs):
+async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
+                       func: Callable[..., Awaitable[R]], args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> R:
     """Await ``func(*args, **kwargs)`` through a shared breaker's state."""
     token = await shared.abegin(fallback is not None)
     if token is None:
-        return await _maybe_await(fallback(*args, **kwargs))
+        # The fallback's result stands in for func's.
+        return await _maybe_await(fallback(*args, **kwargs))  # type: ignore[no-any-return, misc]
     try:
         awaitable = func(*args, **kwargs)
         if not inspect.isawaitable(awaitable):
@@ -97,10 +113,11 @@ class _NotAwaitable(Exception):
 
 # The tokens of the ``async with`` blocks of shared breakers open in this context, as
 # (breaker, token) pairs; other breakers keep theirs in their own ContextVar.
-_SHARED_ENTRIES = ContextVar("pycircuitbreaker_shared_entries", default=())
+_SHARED_ENTRIES: ContextVar[tuple[tuple[CircuitBreaker, Any], ...]] = ContextVar(
+    "pycircuitbreaker_shared_entries", default=())
 
 
-async def aenter(self):
+async def aenter(self: CircuitBreaker) -> CircuitBreaker:
     """Guard an ``async with`` block as ``with`` does: rejected, counted and permitted alike."""
     if self._shared is None:
         return self.__enter__()
@@ -109,7 +126,8 @@ async def aenter(self):
     return self
 
 
-async def aexit(self, exc_type, error, traceback):
+async def aexit(self: CircuitBreaker, exc_type: type[BaseException] | None,
+                error: BaseException | None, traceback: TracebackType | None) -> bool:
     """Settle the ``async with`` block; CancelledError frees the permit and counts nothing."""
     if self._shared is None:
         return self.__exit__(exc_type, error, traceback)
@@ -124,7 +142,9 @@ async def aexit(self, exc_type, error, traceback):
     return False
 
 
-def make_async_wrapper(breaker, func):
+def make_async_wrapper(
+    breaker: CircuitBreaker, func: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
     """Return a coroutine function that awaits ``func`` through ``breaker``."""
     if breaker._shared is not None:
         return _make_shared_async_wrapper(breaker, func)
@@ -135,7 +155,7 @@ def make_async_wrapper(breaker, func):
     fallback = config.fallback
     begin, end, end_result = breaker._begin, breaker._end, breaker._end_result
 
-    async def circuit_wrapper(*args, **kwargs):
+    async def circuit_wrapper(*args: Any, **kwargs: Any) -> Any:
         token = quiet.token
         if token is not None:
             # Quiet: admitted without asking.
@@ -166,22 +186,24 @@ def make_async_wrapper(breaker, func):
         end_result(token, result)
         return result
 
-    circuit_wrapper.breaker = breaker
+    circuit_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
     return circuit_wrapper
 
 
-def _make_shared_async_wrapper(breaker, func):
+def _make_shared_async_wrapper(
+    breaker: CircuitBreaker, func: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
     """Return a coroutine function that awaits ``func`` through a shared breaker."""
     shared, fallback = breaker._shared, breaker.config.fallback
 
-    async def circuit_wrapper(*args, **kwargs):
-        return await _call_shared(shared, fallback, func, args, kwargs)
+    async def circuit_wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await _call_shared(shared, fallback, func, args, kwargs)  # type: ignore[arg-type]
 
-    circuit_wrapper.breaker = breaker
+    circuit_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
     return circuit_wrapper
 
 
-async def _maybe_await(value):
+async def _maybe_await(value: Any) -> Any:
     """Return ``value``, awaited first if it is awaitable (an async fallback)."""
     if inspect.isawaitable(value):
         return await value

@@ -1,10 +1,15 @@
 """Pure-Python twin of the breaker core; behaves exactly like ``_core_c.pyx``."""
 
+from __future__ import annotations
+
 import os
 import threading
 import time
 import weakref
 from contextvars import ContextVar
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 from . import _async, _constants
 from ._clock import utc_after, utc_datetime
@@ -28,6 +33,14 @@ from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
 from .strategies import Strategy
 
+if TYPE_CHECKING:
+    from typing_extensions import Concatenate
+
+    from ._config import BreakerConfig
+    from ._shared import SharedState
+    from ._types import Guarded, GuardedClassMethod, Method, P, R, T
+    from .state import CircuitBreakerState
+
 _CLOSED = _constants.CLOSED
 _OPEN = _constants.OPEN
 _HALF_OPEN = _constants.HALF_OPEN
@@ -46,24 +59,24 @@ class _ForkGuard:
     and the child, whose other threads are gone, gets new locks.
     """
 
-    def __init__(self):
-        self._breakers = weakref.WeakSet()
-        self._held = []
+    def __init__(self) -> None:
+        self._breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+        self._held: list[CircuitBreaker] = []
 
-    def add(self, breaker):
+    def add(self, breaker: CircuitBreaker) -> None:
         self._breakers.add(breaker)
 
-    def before(self):
+    def before(self) -> None:
         self._held = list(self._breakers)
         for breaker in self._held:
             breaker._lock.acquire()
 
-    def after_in_parent(self):
+    def after_in_parent(self) -> None:
         held, self._held = self._held, []
         for breaker in held:
             breaker._lock.release()
 
-    def after_in_child(self):
+    def after_in_child(self) -> None:
         self._held = []
         # Every breaker, not only those locked before: one built by another thread
         # meanwhile may have been mid-update too.
@@ -123,7 +136,7 @@ class CircuitBreaker:
         "__weakref__",
     )
 
-    def __init__(self, *args, **options):
+    def __init__(self, *args: Any, **options: Any) -> None:
         config = make_config(args, options)
         self._config = config
         self._id = config.breaker_id
@@ -134,7 +147,7 @@ class CircuitBreaker:
         self._recovery_threshold = config.recovery_threshold
         # A Backoff policy decides each open period; a number is every open period.
         if isinstance(config.recovery_timeout, Backoff):
-            self._backoff = config.recovery_timeout
+            self._backoff: Backoff | None = config.recovery_timeout
             self._next_timeout = seconds("recovery_timeout", self._backoff.timeout(0))
         else:
             self._backoff = None
@@ -160,7 +173,7 @@ class CircuitBreaker:
         _FORK_GUARD.add(self)
         # (generation, state, permit) of each `with breaker:` block open in this
         # context; a ContextVar, so threads and asyncio tasks each see their own.
-        self._entries = ContextVar("pycircuitbreaker_entries", default=())
+        self._entries: ContextVar[tuple[Any, ...]] = ContextVar("pycircuitbreaker_entries", default=())
         self._state = _CLOSED
         # Bumped by every transition; a call whose admission generation is stale when it
         # finishes was admitted before the latest transition and is not counted.
@@ -179,7 +192,7 @@ class CircuitBreaker:
         self._transitions = [0] * len(STATE_BY_CODE)
         self._entered_at = initial_clock(self._clock)
         # With a storage, every decision is the shared state's (see _shared).
-        self._shared = None
+        self._shared: SharedState | None = None
         if config.storage is not None:
             self._shared = config.storage.attach(self, config)
             self._state = _SHARED
@@ -193,13 +206,13 @@ class CircuitBreaker:
 
     # -- the call path -------------------------------------------------------------
 
-    def call(self, func, /, *args, **kwargs):
+    def call(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func(*args, **kwargs)`` through the breaker and return its result."""
         # Generation first: if a transition lands between the two reads, the call's
         # outcome is discarded rather than applied to the wrong state.
         generation = self._generation
         if self._state != _CLOSED or self._window is not None:
-            return self._call_admitted(func, args, kwargs)
+            return self._call_admitted(func, args, kwargs)  # type: ignore[no-any-return]  # a fallback's
         try:
             result = func(*args, **kwargs)
         except Exception as error:
@@ -214,7 +227,8 @@ class CircuitBreaker:
             self._record_success(generation)
         return result
 
-    def _call_admitted(self, func, args, kwargs):
+    def _call_admitted(self, func: Callable[..., Any], args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
         """Run a call off the fast path: not CLOSED, recorded in a window, or shared."""
         if self._shared is not None:
             return self._shared.call(func, *args, **kwargs)
@@ -240,7 +254,13 @@ class CircuitBreaker:
             self._record_success(generation, start)
         return result
 
-    def __call__(self, func):
+    @overload
+    def __call__(self, func: Method) -> Method: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, func: Callable[Concatenate[type[T], P], R]) -> GuardedClassMethod[T, P, R]: ...
+    @overload
+    def __call__(self, func: Callable[P, R]) -> Guarded[P, R]: ...
+    def __call__(self, func: Any) -> Any:
         """Decorate ``func`` so every call to it goes through this breaker."""
         return decorate(self, func, make_wrapper)
 
@@ -248,13 +268,14 @@ class CircuitBreaker:
     __aenter__ = _async.aenter
     __aexit__ = _async.aexit
 
-    def __enter__(self):
+    def __enter__(self) -> CircuitBreaker:
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
         token = self._begin(False)
         self._entries.set(self._entries.get() + (token,))
         return self
 
-    def __exit__(self, exc_type, error, traceback):
+    def __exit__(self, exc_type: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
         entries = self._entries.get()
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
@@ -262,7 +283,7 @@ class CircuitBreaker:
         self._end(entries[-1], error)
         return False
 
-    def _end(self, token, error):
+    def _end(self, token: Any, error: BaseException | None) -> None:
         """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
 
         None is a success; a BaseException that is not an Exception counts as nothing.
@@ -278,7 +299,7 @@ class CircuitBreaker:
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
 
-    def _end_result(self, token, result):
+    def _end_result(self, token: Any, result: object) -> None:
         """Settle a call admitted by ``_begin`` that returned ``result``."""
         if self._shared is not None:
             return self._shared.end_result(token, result)
@@ -291,7 +312,7 @@ class CircuitBreaker:
             next(self._successes)
             self._record_success(generation, start)
 
-    def _begin(self, with_fallback):
+    def _begin(self, with_fallback: bool) -> Any:
         """Return a call's token, (generation, state, permit, start), or reject it.
 
         ``start`` is the clock when the call starts, if calls are timed, else None.
@@ -333,11 +354,11 @@ class CircuitBreaker:
             # rejections are freed at once instead of by the cyclic GC.
             rejection = None
 
-    def _call_start(self):
+    def _call_start(self) -> float | None:
         """Return the clock as a call starts, when calls are timed; else None."""
         return self._clock() if self._slow_call_duration is not None else None
 
-    def _rejection(self, state, now):
+    def _rejection(self, state: int, now: float) -> CircuitBreakerException:
         if state == _OPEN:
             return CircuitBreakerException(
                 self,
@@ -348,7 +369,7 @@ class CircuitBreaker:
             )
         return CircuitBreakerException(self, self._error_count, None, None, STATE_BY_CODE[state])
 
-    def _refresh(self, now):
+    def _refresh(self, now: float) -> bool:
         """Move OPEN to HALF_OPEN once the recovery time has come; caller holds the lock.
 
         Return whether it moved, so the caller announces it after releasing the lock.
@@ -358,7 +379,7 @@ class CircuitBreaker:
             return True
         return False
 
-    def _move(self, state, now):
+    def _move(self, state: int, now: float) -> None:
         """Enter ``state`` at ``now``: every transition goes through here; caller holds the lock."""
         self._transitions[state] += 1
         self._entered_at = now
@@ -371,7 +392,7 @@ class CircuitBreaker:
             self._window.clear()
         self._sync_quiet()
 
-    def _sync_quiet(self):
+    def _sync_quiet(self) -> None:
         """Publish whether the breaker is quiet (see _async.QuietView); caller holds the lock.
 
         Called after every change of the state, the generation or the error count.
@@ -383,7 +404,7 @@ class CircuitBreaker:
         else:
             self._quiet.token = None
 
-    def _announce(self, old, new, cause):
+    def _announce(self, old: int, new: int, cause: object) -> None:
         """Plan the next open period, then fire the transition's callbacks; no lock held."""
         if self._backoff is not None and new != _HALF_OPEN:
             try:
@@ -392,7 +413,7 @@ class CircuitBreaker:
                 logger.exception(MSG_BACKOFF_FAILED, self._id)
         announce(self, old, new, cause)
 
-    def _open(self, now):
+    def _open(self, now: float) -> None:
         """Enter OPEN at ``now``; caller holds the lock."""
         self._move(_OPEN, now)
         self._success_count = 0
@@ -401,13 +422,14 @@ class CircuitBreaker:
         self._openings += 1
         self._opened_wall = time.time()
 
-    def _release(self, generation):
+    def _release(self, generation: int) -> None:
         with self._lock:
             # A transition since admission has already taken every permit back.
             if generation == self._generation and self._permits_in_use:
                 self._permits_in_use -= 1
 
-    def _record_exception(self, error, generation, start=None):
+    def _record_exception(self, error: Exception, generation: int,
+                          start: float | None = None) -> None:
         """Count ``error`` if it is one; a failure in here never replaces it."""
         try:
             if (self._whitelist and isinstance(error, self._whitelist)) or (
@@ -419,7 +441,7 @@ class CircuitBreaker:
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
 
-    def _record_error(self, error, generation, start=None):
+    def _record_error(self, error: object, generation: int, start: float | None = None) -> None:
         next(self._errors)
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(1, error, generation, start)
@@ -448,14 +470,14 @@ class CircuitBreaker:
             # the clock and decide again.
         self._announce(state, _OPEN, error)
 
-    def _may_trip(self):
+    def _may_trip(self) -> bool:
         """Return whether one more error would open the breaker (a hint, not locked)."""
         state = self._state
         return state == _HALF_OPEN or (
             state == _CLOSED and self._error_count + 1 >= self._error_threshold
         )
 
-    def _record_success(self, generation, start=None):
+    def _record_success(self, generation: int, start: float | None = None) -> None:
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(0, None, generation, start)
             return
@@ -481,14 +503,16 @@ class CircuitBreaker:
             self._move(_CLOSED, self._clock() if now is None else now)
         self._announce(_HALF_OPEN, _CLOSED, None)
 
-    def _may_close(self):
+    def _may_close(self) -> bool:
         """Return whether one more success would close the breaker (a hint, not locked)."""
         return self._state == _HALF_OPEN and self._success_count + 1 >= self._recovery_threshold
 
-    def _record_in_window(self, failed, cause, generation, start):
+    def _record_in_window(self, failed: int, cause: object, generation: int,
+                          start: float | None) -> None:
         """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
         now = self._clock()
-        slow = int(start is not None and now - start >= self._slow_call_duration)
+        # Calls are timed (start is set) only when _slow_call_duration is.
+        slow = int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
         if slow:
             next(self._slow_calls)
         with self._lock:
@@ -496,16 +520,17 @@ class CircuitBreaker:
             # call is late and not counted.
             if generation != self._generation:
                 return
-            self._window.record(failed, slow, now)
-            self._error_count = self._window.failures
-            if self._state != _CLOSED or not tripped(self._window, self._rule):
+            # Only breakers with a window strategy record calls here.
+            self._window.record(failed, slow, now)  # type: ignore[union-attr]
+            self._error_count = self._window.failures  # type: ignore[union-attr]
+            if self._state != _CLOSED or not tripped(self._window, self._rule):  # type: ignore[arg-type]
                 return
             self._open(now)
         self._announce(_CLOSED, _OPEN, cause)
 
     # -- manual control -------------------------------------------------------------
 
-    def trip(self):
+    def trip(self) -> None:
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
         if self._shared is not None:
             return self._shared.force(_OPEN)
@@ -521,19 +546,19 @@ class CircuitBreaker:
         if old != _OPEN:
             self._announce(old, _OPEN, None)
 
-    def reset(self):
+    def reset(self) -> None:
         """Close the breaker and clear its counters, from any state."""
         self._force(_CLOSED)
 
-    def force_open(self):
+    def force_open(self) -> None:
         """Reject every call until ``reset()``: the FORCED_OPEN state."""
         self._force(_FORCED_OPEN)
 
-    def disable(self):
+    def disable(self) -> None:
         """Let every call through and never trip until ``reset()``: the DISABLED state."""
         self._force(_DISABLED)
 
-    def _force(self, state):
+    def _force(self, state: int) -> None:
         if self._shared is not None:
             return self._shared.force(state)
         now = self._clock()
@@ -552,7 +577,7 @@ class CircuitBreaker:
     # -- read-only views ------------------------------------------------------------
 
     @property
-    def state(self):
+    def state(self) -> CircuitBreakerState:
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
         if self._shared is not None:
             return self._shared.read("state")
@@ -565,51 +590,51 @@ class CircuitBreaker:
         return STATE_BY_CODE[self._state]
 
     @property
-    def id(self):
+    def id(self) -> Any:
         """Return the breaker's id (a uuid4 unless ``breaker_id`` was given)."""
         return self._id
 
     @property
-    def config(self):
+    def config(self) -> BreakerConfig:
         """Return the validated, immutable configuration."""
         return self._config
 
     @property
-    def error_count(self):
+    def error_count(self) -> int:
         """Return the number of errors counted."""
         if self._shared is not None:
             return self._shared.read("error_count")
         return self._error_count
 
     @property
-    def success_count(self):
+    def success_count(self) -> int:
         """Return the number of successes since the breaker last opened."""
         if self._shared is not None:
             return self._shared.read("success_count")
         return self._success_count
 
     @property
-    def half_open_calls(self):
+    def half_open_calls(self) -> int:
         """Return the number of trial calls holding a half-open permit now."""
         if self._shared is not None:
             return self._shared.read("half_open_calls")
         return self._permits_in_use
 
     @property
-    def open_time(self):
+    def open_time(self) -> datetime:
         """Return the UTC datetime the breaker last opened (creation time before)."""
         if self._shared is not None:
             return self._shared.read("open_time")
         return utc_datetime(self._opened_wall)
 
     @property
-    def recovery_start_time(self):
+    def recovery_start_time(self) -> datetime:
         """Return the UTC datetime at which trial calls are let through."""
         if self._shared is not None:
             return self._shared.read("recovery_start_time")
         return utc_after(self._opened_wall, self._open_timeout)
 
-    def metrics(self):
+    def metrics(self) -> BreakerMetrics:
         """Return an immutable snapshot of the state and counts: a BreakerMetrics."""
         if self._shared is not None:
             return self._shared.metrics()
@@ -634,18 +659,18 @@ class CircuitBreaker:
             time_in_state=elapsed(now, entered_at),
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<CircuitBreaker id={self._id!r} state={self.state.name}>"
 
 
-def make_wrapper(breaker, func):
+def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
     """Return a function that calls ``func`` through ``breaker``."""
     call = breaker.call
     detect_error = breaker._detect_error
     windowed = breaker._window is not None
     successes = breaker._successes
 
-    def circuit_wrapper(*args, **kwargs):
+    def circuit_wrapper(*args: Any, **kwargs: Any) -> Any:
         # The CLOSED path of CircuitBreaker.call, inlined: one Python frame, not two.
         generation = breaker._generation
         if breaker._state != _CLOSED or windowed:
@@ -663,5 +688,5 @@ def make_wrapper(breaker, func):
             breaker._record_success(generation)
         return result
 
-    circuit_wrapper.breaker = breaker
+    circuit_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
     return circuit_wrapper

@@ -1,6 +1,9 @@
 """Run user callbacks so that a failing one never changes the caller's outcome."""
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._constants import (
     CLOSED,
@@ -14,10 +17,13 @@ from ._constants import (
 )
 from .state import STATE_BY_CODE
 
+if TYPE_CHECKING:
+    from ._core_py import CircuitBreaker
+
 logger = logging.getLogger(LOGGER_NAME)
 
 
-def fire(callback, name, breaker, *args):
+def fire(callback: Callable[..., Any], name: str, breaker: CircuitBreaker, *args: Any) -> None:
     """Call ``callback(breaker, *args)``; log and swallow any Exception it raises."""
     try:
         callback(breaker, *args)
@@ -25,7 +31,7 @@ def fire(callback, name, breaker, *args):
         logger.exception(MSG_CALLBACK_FAILED, breaker.id, name)
 
 
-def _log(breaker, old, new, cause):
+def _log(breaker: CircuitBreaker, old: int, new: int, cause: object) -> None:
     """Log a transition: WARNING when the breaker starts rejecting, INFO otherwise."""
     level = logging.WARNING if new == OPEN or new == FORCED_OPEN else logging.INFO
     if not logger.isEnabledFor(level):
@@ -37,7 +43,7 @@ def _log(breaker, old, new, cause):
         logger.log(level, MSG_TRANSITION_CAUSE, breaker.id, old_name, new_name, _describe(cause))
 
 
-def _describe(cause):
+def _describe(cause: object) -> str:
     """Name what tripped a breaker: an exception by its type and message, else a result."""
     try:
         if isinstance(cause, BaseException):
@@ -48,7 +54,7 @@ def _describe(cause):
         return f"a {type(cause).__name__} that cannot be shown"
 
 
-def announce(breaker, old, new, cause):
+def announce(breaker: CircuitBreaker, old: int, new: int, cause: object) -> None:
     """Fire the callbacks for a transition from state code ``old`` to ``new``.
 
     on_state_change comes first, then the callback of the state entered: on_open

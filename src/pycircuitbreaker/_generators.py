@@ -8,10 +8,17 @@ creation is given back when it ends, when it is closed, or when it is
 garbage-collected without ever being started.
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import AsyncGenerator, Generator
 from types import MethodType
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._async import NOT_COUNTED
+
+if TYPE_CHECKING:
+    from ._core_py import CircuitBreaker
 
 
 class _Admission:
@@ -19,23 +26,24 @@ class _Admission:
 
     __slots__ = ("_breaker", "_token")
 
-    def __init__(self, breaker, token):
+    def __init__(self, breaker: CircuitBreaker, token: Any) -> None:
         self._breaker = breaker
         self._token = token
 
-    def settle(self, error):
+    def settle(self, error: BaseException | None) -> None:
         """Give the permit back and count ``error`` (None: success), once."""
         token, self._token = self._token, None
         if token is not None:
             self._breaker._end(token, error)
 
-    def __del__(self):
+    def __del__(self) -> None:
         # Reached with the token still held only when the generator was dropped
         # before it ever ran: free its permit, count nothing.
         self.settle(NOT_COUNTED)
 
 
-def _admit(breaker, func, args, kwargs):
+def _admit(breaker: CircuitBreaker, func: Callable[..., Any], args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> tuple[_Admission | None, Any]:
     """Admit a call to ``func``: return (admission, its generator) or (None, fallback's)."""
     fallback = breaker.config.fallback
     token = breaker._begin(fallback is not None)
@@ -50,7 +58,7 @@ def _admit(breaker, func, args, kwargs):
     return admission, generator
 
 
-def _guard(admission, generator):
+def _guard(admission: _Admission, generator: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """Yield from ``generator``, settling ``admission`` with how it ends."""
     try:
         result = yield from generator
@@ -61,7 +69,8 @@ def _guard(admission, generator):
     return result
 
 
-async def _guard_async(admission, generator):
+async def _guard_async(admission: _Admission,
+                       generator: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
     """Yield from the async ``generator``, settling ``admission`` with how it ends."""
     try:
         step = generator.asend(None)
@@ -86,7 +95,7 @@ async def _guard_async(admission, generator):
     admission.settle(None)
 
 
-class _GuardedFunction(functools.partial):
+class _GuardedFunction(functools.partial[Any]):
     """A (async) generator function guarded by a breaker.
 
     A functools.partial because ``inspect.isgeneratorfunction`` and
@@ -95,24 +104,27 @@ class _GuardedFunction(functools.partial):
     function could not admit the call before its first ``next()``.
     """
 
-    def __get__(self, instance, owner):
+    breaker: CircuitBreaker
+    __qualname__: str  # set by functools.update_wrapper, as on the function
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
         """Bind like a function, so the wrapper works as a method."""
         if instance is None:
             return self
         return MethodType(self, instance)
 
-    def __reduce__(self):
+    def __reduce__(self) -> str:
         # Pickle by qualified name, as plain functions are.
         return self.__qualname__
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<circuit wrapper of {self.func!r}>"
 
 
 class GeneratorWrapper(_GuardedFunction):
     """A generator function whose calls go through ``self.breaker``."""
 
-    def __call__(self, /, *args, **kwargs):
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         admission, generator = _admit(self.breaker, self.func, args, kwargs)
         if admission is None:
             return generator
@@ -122,21 +134,23 @@ class GeneratorWrapper(_GuardedFunction):
 class AsyncGeneratorWrapper(_GuardedFunction):
     """An async generator function whose calls go through ``self.breaker``."""
 
-    def __call__(self, /, *args, **kwargs):
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         admission, generator = _admit(self.breaker, self.func, args, kwargs)
         if admission is None:
             return generator
         return _guard_async(admission, generator)
 
 
-def make_generator_wrapper(breaker, func):
+def make_generator_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> GeneratorWrapper:
     """Return a generator function that calls ``func`` through ``breaker``."""
     wrapper = GeneratorWrapper(func)
     wrapper.breaker = breaker
     return wrapper
 
 
-def make_async_generator_wrapper(breaker, func):
+def make_async_generator_wrapper(
+    breaker: CircuitBreaker, func: Callable[..., Any]
+) -> AsyncGeneratorWrapper:
     """Return an async generator function that calls ``func`` through ``breaker``."""
     wrapper = AsyncGeneratorWrapper(func)
     wrapper.breaker = breaker

@@ -5,13 +5,19 @@ reset, not even by ``reset()``, so exporters can publish them as monotonic count
 Counting is the core's job on every call; building a snapshot is paid only by a reader.
 """
 
+from __future__ import annotations
+
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
 from .state import STATE_BY_CODE, CircuitBreakerState
+
+if TYPE_CHECKING:
+    from ._window_py import CountWindow, TimeWindow
 
 
 @dataclass(frozen=True)
@@ -31,31 +37,32 @@ class BreakerMetrics:
     #: Calls the window judged slow (only counted when the strategy times calls).
     slow_calls: int
     #: The window's failure rate now, 0.0-1.0; None without a window strategy.
-    failure_rate: Optional[float]
+    failure_rate: float | None
     #: The window's slow-call rate now; None unless the strategy times calls.
-    slow_call_rate: Optional[float]
+    slow_call_rate: float | None
     #: Transitions into each state so far, for every state.
     transitions_to: Mapping[CircuitBreakerState, int]
     #: Seconds since the current state was entered, on the breaker's clock.
     time_in_state: float
 
     @property
-    def calls(self):
+    def calls(self) -> int:
         """Return the number of calls that ran: successes, errors and ignored errors."""
         return self.successes + self.errors + self.ignored_errors
 
     @property
-    def transitions(self):
+    def transitions(self) -> int:
         """Return the number of state transitions so far."""
         return sum(self.transitions_to.values())
 
 
-def transitions_by_state(counts):
+def transitions_by_state(counts: Sequence[int]) -> Mapping[CircuitBreakerState, int]:
     """Return a read-only mapping of each state to its count; ``counts`` is by state code."""
     return MappingProxyType({state: counts[code] for code, state in enumerate(STATE_BY_CODE)})
 
 
-def rates(window, timed):
+def rates(window: CountWindow | TimeWindow | None,
+          timed: bool) -> tuple[float | None, float | None]:
     """Return (failure rate, slow-call rate) of a window with running totals, or Nones."""
     if window is None:
         return None, None
@@ -66,7 +73,7 @@ def rates(window, timed):
     return failure, (window.slows / calls if calls else 0.0)
 
 
-def initial_clock(clock):
+def initial_clock(clock: Callable[[], float]) -> float:
     """Return ``clock()`` as a breaker is made, or NaN if it raises.
 
     A breaker whose clock fails still guards CLOSED calls, which read no clock; only
@@ -78,18 +85,18 @@ def initial_clock(clock):
         return math.nan
 
 
-def elapsed(now, since):
+def elapsed(now: float, since: float) -> float:
     """Return the seconds from ``since`` to ``now``: 0.0 if negative or unknown (NaN)."""
     seconds = now - since
     return seconds if seconds > 0.0 else 0.0
 
 
-def new_tally():
+def new_tally() -> itertools.count[int]:
     """Return a counter threads bump with ``next(tally)``: one C call, exact without a lock."""
     return itertools.count()
 
 
-def tally_value(tally):
+def tally_value(tally: itertools.count[int]) -> int:
     """Return how many times ``tally`` was bumped, without bumping it."""
     # itertools.count offers no read but its repr, "count(N)"; taking next() would
     # bump it, and its pickling support is deprecated. The metrics tests pin this.

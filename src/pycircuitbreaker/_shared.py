@@ -10,14 +10,19 @@ new view. While the storage is unreachable, an in-process breaker with the same 
 takes over, and the shared state is read again once the storage's cool-off has passed.
 """
 
+from __future__ import annotations
+
 import itertools
 import os
 import threading
 import time
 import weakref
-from typing import NamedTuple
+from collections.abc import Generator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar, overload
 
-from . import _constants, _redis_script as reply_fields
+from . import _constants
+from . import _redis_script as reply_fields
 from ._async import NOT_COUNTED
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED
@@ -28,6 +33,16 @@ from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
 from .strategies import Strategy
+
+if TYPE_CHECKING:
+    from ._config import BreakerConfig
+    from ._core_py import CircuitBreaker
+    from ._types import P, R
+    from .state import CircuitBreakerState
+
+T = TypeVar("T")
+# A plan (see SharedState) yields storage operations, is sent their replies and returns a T.
+Plan = Generator[tuple[Any, ...], Any, T]
 
 CLOSED = _constants.CLOSED
 OPEN = _constants.OPEN
@@ -49,15 +64,16 @@ _SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(_CALL_COUNTS
 # ever release them: the child gets new ones. The locks registered here guard no data a
 # fork can leave half-written; at worst the child makes again a read the parent was making.
 # Keyed by id, so that an owner (a user's storage class, say) need not be hashable.
-_FORK_LOCKS = weakref.WeakValueDictionary()  # (id(owner), names) -> owner
+_FORK_LOCKS: weakref.WeakValueDictionary[tuple[int, tuple[str, ...]], Any] = (
+    weakref.WeakValueDictionary())  # (id(owner), names) -> owner
 
 
-def new_locks_after_fork(owner, *names):
+def new_locks_after_fork(owner: object, *names: str) -> None:
     """Give ``owner`` new locks in its attributes ``names`` in every forked child."""
     _FORK_LOCKS[id(owner), names] = owner
 
 
-def _new_locks_in_child():
+def _new_locks_in_child() -> None:
     for (_, names), owner in list(_FORK_LOCKS.items()):
         for name in names:
             setattr(owner, name, threading.Lock())
@@ -77,26 +93,26 @@ class StorageUnavailable(Exception):
 class SharedStorage:
     """Where breakers keep state shared with other processes (the ``storage=`` option)."""
 
-    def attach(self, breaker, config):
+    def attach(self, breaker: Any, config: BreakerConfig) -> SharedState:
         """Return the SharedState that decides for ``breaker``."""
         raise NotImplementedError
 
-    def run(self, breaker_id, args):
+    def run(self, breaker_id: Any, args: tuple[Any, ...]) -> Any:
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
         raise NotImplementedError
 
-    async def arun(self, breaker_id, args):
+    async def arun(self, breaker_id: Any, args: tuple[Any, ...]) -> Any:
         """Run one script operation as ``run`` does, on an asyncio client."""
         raise NotImplementedError
 
-    def available(self):
+    def available(self) -> bool:
         """Return whether the storage may be tried now (it is not cooling off)."""
         raise NotImplementedError
 
-    def count_fallback(self):
+    def count_fallback(self) -> None:
         """Count one call (or control) decided on local state instead of the storage."""
 
-    def recovered(self):
+    def recovered(self) -> None:
         """Note that a breaker went back from its local state to the storage."""
 
 
@@ -119,19 +135,20 @@ class View(NamedTuple):
 class SharedState:
     """Decide a shared breaker's calls from a local view, and record them in the storage."""
 
-    def __init__(self, breaker, config, storage, refresh_interval, lease_timeout):
+    def __init__(self, breaker: CircuitBreaker, config: BreakerConfig, storage: SharedStorage,
+                 refresh_interval: float, lease_timeout: float) -> None:
         self._breaker = breaker
         self._config = config
         self._storage = storage
         self._refresh_interval = refresh_interval
         self._lease_ms = int(lease_timeout * 1000)
         self._leases = itertools.count()
-        self._view = None
+        self._view: View | None = None
         # Only one thread reads the shared state again at a time; the others go on with
         # the view they have.
         self._refreshing = threading.Lock()
         # The in-process breaker that decides while the storage is unreachable.
-        self._local = None
+        self._local: CircuitBreaker | None = None
         self._local_lock = threading.Lock()
         self._local_opened = False
         self._muted = False
@@ -140,23 +157,25 @@ class SharedState:
         # batch at a time (see _flush).
         rule = config.strategy if isinstance(config.strategy, Strategy) else None
         self._windowed = rule is not None and bool(rule.window_size)
-        self._slow_call_duration = rule.slow_call_duration if self._windowed else None
-        if self._windowed:
+        self._slow_call_duration = (
+            rule.slow_call_duration if rule is not None and self._windowed else None)
+        if rule is not None and self._windowed:
             by_time = rule.code == _constants.TIME_WINDOW
             self._window_args = (
                 "time" if by_time else "count",
                 rule.window_size,
-                repr(rule.window_seconds * 1000 / rule.window_size) if by_time else "0",
+                # A time window always has its seconds.
+                repr(rule.window_seconds * 1000 / rule.window_size) if by_time else "0",  # type: ignore[operator]
                 rule.minimum_calls,
                 repr(float(rule.failure_rate)),
                 repr(float(rule.slow_call_rate)) if rule.slow_call_duration is not None else "-1",
             )
-        self._pending = []  # (epoch, outcome digit) of calls not yet sent
+        self._pending: list[tuple[int, int]] = []  # (epoch, outcome digit) of calls not yet sent
         # Leases whose acquire may have run in Redis without its reply reaching us (a
         # timeout, a cancellation): given back at the next round trip.
-        self._orphans = []
+        self._orphans: list[str] = []
         # The last manual control made on the local stand-in, replayed to the storage.
-        self._local_control = None
+        self._local_control: int | None = None
         self._pending_lock = threading.Lock()
         self._flushed_at = 0.0
         # Metrics of this process's calls (see _metrics): those the storage decided,
@@ -166,7 +185,8 @@ class SharedState:
         self._transitions = [new_tally() for _ in STATE_BY_CODE]
         self._state_since = time.monotonic()  # when this process saw the state change
         if isinstance(config.recovery_timeout, Backoff):
-            self._backoff, self._timeout = config.recovery_timeout, None
+            self._backoff: Backoff | None = config.recovery_timeout
+            self._timeout: float | None = None
         else:
             self._backoff, self._timeout = None, config.recovery_timeout
 
@@ -176,12 +196,12 @@ class SharedState:
     # they need and are sent its reply (or thrown StorageUnavailable). ``_drive`` runs
     # a plan on the storage's sync client, ``_adrive`` on its asyncio client.
 
-    def call(self, func, /, *args, **kwargs):
+    def call(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func(*args, **kwargs)`` as the breaker's ``call`` does."""
         fallback = self._config.fallback
         token = self.begin(fallback is not None)
         if token is None:
-            return fallback(*args, **kwargs)
+            return fallback(*args, **kwargs)  # type: ignore[no-any-return]  # stands in for func's
         try:
             result = func(*args, **kwargs)
         except BaseException as error:
@@ -190,29 +210,29 @@ class SharedState:
         self.end_result(token, result)
         return result
 
-    def begin(self, with_fallback):
+    def begin(self, with_fallback: bool) -> Any:
         """Admit a call and return its token; None means: run the fallback; or reject."""
         return self._drive(self._begin_plan(with_fallback))
 
-    async def abegin(self, with_fallback):
+    async def abegin(self, with_fallback: bool) -> Any:
         """Admit a call as ``begin`` does, awaiting the storage."""
         return await self._adrive(self._begin_plan(with_fallback))
 
-    def end(self, token, error):
+    def end(self, token: Any, error: BaseException | None) -> None:
         """Settle a call admitted by ``begin``; None for a success."""
         try:
             self._drive(self._end_plan(token, error))
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._config.breaker_id)
 
-    async def aend(self, token, error):
+    async def aend(self, token: Any, error: BaseException | None) -> None:
         """Settle a call as ``end`` does, awaiting the storage."""
         try:
             await self._adrive(self._end_plan(token, error))
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._config.breaker_id)
 
-    def end_result(self, token, result):
+    def end_result(self, token: Any, result: object) -> None:
         """Settle a call admitted by ``begin`` that returned ``result``."""
         if token[0] is _LOCAL:
             token[1]._end_result(token[2], result)
@@ -226,7 +246,7 @@ class SharedState:
             raise
         self.end(token, judged)
 
-    async def aend_result(self, token, result):
+    async def aend_result(self, token: Any, result: object) -> None:
         """Settle a call that returned ``result`` as ``end_result`` does, awaiting the storage."""
         if token[0] is _LOCAL:
             token[1]._end_result(token[2], result)
@@ -238,34 +258,36 @@ class SharedState:
             raise
         await self.aend(token, judged)
 
-    def _judged(self, result):
+    def _judged(self, result: object) -> Detected | None:
         """Return what settles a call that returned ``result``: None, or a Detected error."""
         detect_error = self._config.detect_error
         if detect_error is not None and detect_error(result):
             return Detected(result)
         return None
 
-    def _drive(self, plan):
+    def _drive(self, plan: Plan[T]) -> T:
         """Run ``plan`` on the storage's sync client and return what it returns."""
-        reply = failure = None
+        reply: Any = None
+        failure: StorageUnavailable | None = None
         while True:
             try:
                 request = plan.send(reply) if failure is None else plan.throw(failure)
             except StopIteration as done:
-                return done.value
+                return done.value  # type: ignore[no-any-return]  # the plan's T
             try:
                 reply, failure = self._storage.run(self._config.breaker_id, request), None
             except StorageUnavailable as error:
                 reply, failure = None, error
 
-    async def _adrive(self, plan):
+    async def _adrive(self, plan: Plan[T]) -> T:
         """Run ``plan`` on the storage's asyncio client and return what it returns."""
-        reply = failure = None
+        reply: Any = None
+        failure: StorageUnavailable | None = None
         while True:
             try:
                 request = plan.send(reply) if failure is None else plan.throw(failure)
             except StopIteration as done:
-                return done.value
+                return done.value  # type: ignore[no-any-return]  # the plan's T
             try:
                 reply = await self._storage.arun(self._config.breaker_id, request)
                 failure = None
@@ -278,7 +300,7 @@ class SharedState:
                 plan.close()
                 raise
 
-    def _begin_plan(self, with_fallback):
+    def _begin_plan(self, with_fallback: bool) -> Plan[Any]:
         local = self._local_while_down()
         if local is None:
             try:
@@ -289,7 +311,7 @@ class SharedState:
         token = local._begin(with_fallback)
         return None if token is None else (_LOCAL, local, token)
 
-    def _end_plan(self, token, error):
+    def _end_plan(self, token: Any, error: BaseException | None) -> Plan[None]:
         if token[0] is _LOCAL:
             token[1]._end(token[2], error)
             return
@@ -310,7 +332,7 @@ class SharedState:
             return
         self._count(error)
 
-    def _count(self, error):
+    def _count(self, error: BaseException | None) -> None:
         """Count a shared call's outcome in the metrics, as the cores do."""
         if error is None:
             next(self._counts[_SUCCESSES])
@@ -319,7 +341,7 @@ class SharedState:
         elif isinstance(error, Exception):
             next(self._counts[_ERRORS] if self._counts_as_error(error) else self._counts[_IGNORED])
 
-    def _begin_shared(self, with_fallback):
+    def _begin_shared(self, with_fallback: bool) -> Plan[Any]:
         view = yield from self._current_view()
         state = view.state
         start = time.monotonic() if self._slow_call_duration is not None else None
@@ -347,10 +369,11 @@ class SharedState:
             return (_SHARED, view.epoch, "", windowed, start)
         return self._reject(view, with_fallback)
 
-    def _reject(self, view, with_fallback):
+    def _reject(self, view: View, with_fallback: bool) -> None:
         next(self._counts[_REJECTIONS])
         if with_fallback:
             return None
+        error: CircuitBreakerException | None  # None once raised: see the finally
         if view.state == OPEN:
             error = CircuitBreakerException(
                 self._breaker, view.errors, view.opened_wall + view.open_period,
@@ -365,17 +388,17 @@ class SharedState:
         finally:
             error = None
 
-    def _counts_as_error(self, error):
+    def _counts_as_error(self, error: BaseException) -> bool:
         """Return whether ``error`` counts, by the exception lists."""
         config = self._config
         if config.exception_whitelist and isinstance(error, config.exception_whitelist):
             return False
         return not config.exception_blacklist or isinstance(error, config.exception_blacklist)
 
-    def _success(self, epoch, lease):
-        view = self._view
-        if not lease and view.epoch == epoch and view.errors == 0 and (
-            view.state == CLOSED or view.state == DISABLED
+    def _success(self, epoch: int, lease: str) -> Plan[None]:
+        view = self._view  # there is one: the call was admitted on it
+        if not lease and view.epoch == epoch and view.errors == 0 and (  # type: ignore[union-attr]
+            view.state == CLOSED or view.state == DISABLED  # type: ignore[union-attr]
         ):
             # Nothing to reset, as far as this process knows: no round trip.
             return
@@ -384,7 +407,7 @@ class SharedState:
         self._adopt(reply)
         self._announce(reply, None)
 
-    def _record(self, epoch, start, error):
+    def _record(self, epoch: int, start: float | None, error: BaseException | None) -> Plan[None]:
         """Add a windowed CLOSED call's outcome to the batch; send it if it is due."""
         if isinstance(error, Detected):
             failed, cause = 1, error.result
@@ -394,7 +417,8 @@ class SharedState:
             failed, cause = 1, error
         else:
             return  # not counted: not in the window either
-        slow = int(start is not None and time.monotonic() - start >= self._slow_call_duration)
+        # Calls are timed (start is set) only when _slow_call_duration is.
+        slow = int(start is not None and time.monotonic() - start >= self._slow_call_duration)  # type: ignore[operator]
         if slow:
             next(self._counts[_SLOW_CALLS])
         self._pending.append((epoch, failed + 2 * slow))
@@ -403,7 +427,7 @@ class SharedState:
         if failed or time.monotonic() - self._flushed_at >= self._refresh_interval:
             yield from self._flush(cause)
 
-    def _flush(self, cause):
+    def _flush(self, cause: object) -> Plan[None]:
         """Send the batch of windowed outcomes; the reply is the new view."""
         with self._pending_lock:
             batch, self._pending = self._pending, []
@@ -419,7 +443,7 @@ class SharedState:
         self._adopt(reply)
         self._announce(reply, cause)
 
-    def _error(self, epoch, lease, cause):
+    def _error(self, epoch: int, lease: str, cause: object) -> Plan[None]:
         reply = yield ("error", epoch, lease, self._config.error_threshold,
                        self._open_period_ms())
         self._adopt(reply)
@@ -427,11 +451,11 @@ class SharedState:
 
     # -- manual control ---------------------------------------------------------------
 
-    def force(self, state):
+    def force(self, state: int) -> None:
         """Move the shared breaker to ``state`` (trip, reset, force_open, disable)."""
         self._drive(self._force_plan(state))
 
-    def _force_plan(self, state):
+    def _force_plan(self, state: int) -> Plan[None]:
         local = self._local_while_down()
         if local is None:
             try:
@@ -449,11 +473,17 @@ class SharedState:
 
     # -- views --------------------------------------------------------------------------
 
-    def read(self, name):
+    @overload
+    def read(self, name: Literal["state"]) -> CircuitBreakerState: ...
+    @overload
+    def read(self, name: Literal["error_count", "success_count", "half_open_calls"]) -> int: ...
+    @overload
+    def read(self, name: Literal["open_time", "recovery_start_time"]) -> datetime: ...
+    def read(self, name: str) -> Any:
         """Return the breaker attribute ``name`` from the view (or the local stand-in)."""
         return self._drive(self._read_plan(name))
 
-    def _read_plan(self, name):
+    def _read_plan(self, name: str) -> Plan[Any]:
         local = self._local_while_down()
         if local is None:
             try:
@@ -479,7 +509,7 @@ class SharedState:
             return utc_after(view.opened_wall, view.open_period)
         raise AttributeError(name)
 
-    def _current_view(self):
+    def _current_view(self) -> Plan[View]:
         """Return the view, read again first if it is older than the refresh interval."""
         if self._local is not None:
             yield from self._resync()
@@ -496,7 +526,7 @@ class SharedState:
         if self._pending:
             # Outcomes are waiting: sending them reads the state too.
             yield from self._flush(None)
-            return self._view
+            return self._view  # type: ignore[return-value]  # the flush adopted its reply
         if view is not None and not self._refreshing.acquire(blocking=False):
             return view  # another thread (or task) is reading it now
         try:
@@ -505,7 +535,7 @@ class SharedState:
             if view is not None:
                 self._refreshing.release()
 
-    def _adopt(self, reply):
+    def _adopt(self, reply: Any) -> View:
         """Return the storage's ``reply`` as a view in local time; keep it if it is newest.
 
         Replies to several threads' round trips may arrive in any order: an older one
@@ -541,7 +571,7 @@ class SharedState:
             self._view = view
         return view
 
-    def _announce(self, reply, cause):
+    def _announce(self, reply: Any, cause: object) -> None:
         """Fire the callbacks of a transition this process made in the storage."""
         old = reply[reply_fields.OLD_STATE]
         if old == reply_fields.NO_STATE:
@@ -554,7 +584,7 @@ class SharedState:
         next(self._transitions[new])
         announce(self._breaker, old, new, cause)
 
-    def _open_period_ms(self):
+    def _open_period_ms(self) -> int:
         """Return the length of the next open period, in ms."""
         timeout = self._timeout
         if self._backoff is not None:
@@ -564,25 +594,25 @@ class SharedState:
             except Exception:
                 logger.exception(MSG_BACKOFF_FAILED, self._config.breaker_id)
                 timeout = self._view.open_period if self._view is not None else 0.0
-        return int(timeout * 1000)
+        return int(timeout * 1000)  # type: ignore[operator]  # a number without a backoff
 
     # -- while the storage is unreachable -----------------------------------------------
 
-    def _local_while_down(self):
+    def _local_while_down(self) -> CircuitBreaker | None:
         """Return the local stand-in while the storage cools off, else None."""
         local = self._local
         if local is not None and not self._storage.available():
             return local
         return None
 
-    def _go_local(self):
+    def _go_local(self) -> CircuitBreaker:
         """Return the local stand-in, made from the last view if there is none yet."""
         with self._local_lock:
             if self._local is None:
                 self._local = self._make_local()
             return self._local
 
-    def _make_local(self):
+    def _make_local(self) -> CircuitBreaker:
         options = self._config._asdict()
         for name in _NOT_LOCAL:
             options.pop(name, None)
@@ -603,10 +633,10 @@ class SharedState:
         self._local_opened = False
         return local
 
-    def _relay(self, name, callback):
+    def _relay(self, name: str, callback: Callable[..., Any] | None) -> Callable[..., None]:
         """Pass a local stand-in's callback on as if the shared breaker made it."""
 
-        def relayed(local, *args):
+        def relayed(local: CircuitBreaker, *args: Any) -> None:
             if self._muted:
                 return
             if name == "on_open":
@@ -618,7 +648,7 @@ class SharedState:
 
         return relayed
 
-    def _end_locally(self, outcome):
+    def _end_locally(self, outcome: BaseException | None) -> None:
         """Count the outcome of a call admitted by the storage that went down meanwhile."""
         self._storage.count_fallback()
         local = self._go_local()
@@ -631,7 +661,7 @@ class SharedState:
         else:
             local._end(token, outcome)
 
-    def _resync(self):
+    def _resync(self) -> Plan[None]:
         """Go back to the shared state, reporting an opening made while it was away."""
         # No lock is held across the round trips: a task awaiting them must not block
         # the thread's other tasks.
@@ -646,7 +676,7 @@ class SharedState:
         self._leave_local()
         self._storage.recovered()
 
-    def _leave_local(self):
+    def _leave_local(self) -> None:
         """Drop the local stand-in: the storage decides again."""
         with self._local_lock:
             local, self._local = self._local, None
@@ -659,7 +689,7 @@ class SharedState:
                 for index, name in enumerate(_CALL_COUNTS):
                     self._dropped_counts[index] += getattr(dropped, name)
 
-    def metrics(self):
+    def metrics(self) -> BreakerMetrics:
         """Return this process's snapshot of the shared breaker: see BreakerMetrics.
 
         The state is the shared one; counts are of this process's calls and of the
@@ -687,7 +717,7 @@ class SharedState:
             **dict(zip(_CALL_COUNTS, counts)),
         )
 
-    def after_fork_in_child(self):
+    def after_fork_in_child(self) -> None:
         """Forget the parent's unsent outcomes: the parent sends them."""
         self._pending = []
 
@@ -695,12 +725,12 @@ class SharedState:
 class Detected(Exception):
     """A result that ``detect_error`` flagged, carried to the plan as an error."""
 
-    def __init__(self, result):
+    def __init__(self, result: object) -> None:
         super().__init__(result)
         self.result = result
 
 
-_LOCAL_CONTROL = {
+_LOCAL_CONTROL: dict[int, Callable[[CircuitBreaker], None]] = {
     OPEN: lambda breaker: breaker.trip(),
     CLOSED: lambda breaker: breaker.reset(),
     FORCED_OPEN: lambda breaker: breaker.force_open(),

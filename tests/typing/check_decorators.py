@@ -79,7 +79,8 @@ async def right_calls() -> None:
     reveal_type(Client().health())  # N: builtins.bool
     reveal_type(db.call(load_user, 2))  # N: builtins.str
     reveal_type(await db.call_async(save_user, 2, name="bob"))  # N: builtins.bool
-    assert load_user.breaker is db
+    reveal_type(load_user.breaker)  # N: pycircuitbreaker._core_py.CircuitBreaker
+    reveal_type(db.metrics().calls)  # N: builtins.int
     state: CircuitBreakerState = fetch_orders.breaker.state
     print(state.name, Client().get.breaker.error_count)
 
@@ -92,5 +93,7 @@ async def wrong_calls() -> None:
     page_through()  # E: call-arg
     Client().get(b"/")  # E: arg-type
     Client.ping("twice")  # E: arg-type
+    Client.health(True)  # E: call-arg
+    invoices(42)  # E: arg-type
     db.call(load_user, "2")  # E: arg-type
     await db.call_async(save_user, 2, nom="bob")  # E: call-arg
