@@ -16,8 +16,8 @@ from .results import Results
 from .rows import BY_KEY as ROWS_BY_KEY
 from .rows import all_rows, async_rows
 from .scaling import CROWD, registry_cell
-from .scraping import SCRAPE_INTERVAL, Scraper, scraped_cell
 from .scenarios import ASYNC_SCENARIOS
+from .scraping import SCRAPE_INTERVAL, Scraper, scraped_cell
 from .targets import evaluate
 from .windows import CALLS as WINDOW_CALLS
 from .windows import check_row as check_window_memory

@@ -26,7 +26,7 @@ class Results:
     registry: dict[str, tuple[float, float]] = field(default_factory=dict)
     crowd: int = 0
     #: row key -> ns/call of the 1-breaker registry cell while a scraper read its metrics
-    scraped: Dict[str, float] = field(default_factory=dict)
+    scraped: dict[str, float] = field(default_factory=dict)
     scrapes: int = 0
     #: row key -> what 100,000 rejections left behind
     leaks: dict[str, LeakReport] = field(default_factory=dict)

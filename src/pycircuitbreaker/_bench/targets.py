@@ -13,8 +13,8 @@ from .leaks import REJECTIONS
 from .redis_report import per_call, plural
 from .redis_results import TARGET_RATE
 from .scaling import CROWD
-from .scraping import SCRAPE_INTERVAL
 from .scenarios import BY_KEY, DETECT_ERROR, NET_ERROR, SCENARIOS, canonical
+from .scraping import SCRAPE_INTERVAL
 from .timing import number
 from .windows import CALLS as WINDOW_CALLS
 from .windows import RETAINED_LIMIT as WINDOW_RETAINED_LIMIT
