@@ -5,7 +5,7 @@ import textwrap
 from .redis_results import ERRORS, PACED_RATE, TARGET_RATE
 from .report import row_label
 from .scenarios import BY_KEY
-from .timing import number
+from .timing import number, plural
 
 LABEL = 20
 IN_PROCESS = BY_KEY["a_closed_decorator"]
@@ -119,13 +119,6 @@ def _commands(stretch):
     if stretch.fallbacks:
         text += f"; FELL BACK to local state {stretch.fallbacks:,} time(s), left out"
     return text
-
-
-def plural(count, noun):
-    """Return e.g. ``3 stretches`` or ``1 stretch``."""
-    if count == 1:
-        return f"1 {noun}"
-    return f"{count:,} {noun}{'es' if noun.endswith(('s', 'ch')) else 's'}"
 
 
 def _line(label, cells, width=12):

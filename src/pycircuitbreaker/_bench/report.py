@@ -3,11 +3,10 @@
 import textwrap
 
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
-from .redis_report import plural
 from .rows.original import install_dir
 from .scenarios import ASYNC_SCENARIOS, DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
 from .scraping import SCRAPE_INTERVAL
-from .timing import number
+from .timing import number, plural
 
 LABEL = 24
 COLUMN = 10

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .leaks import REJECTIONS
-from .redis_report import per_call, plural
+from .redis_report import per_call
 from .redis_results import TARGET_RATE
 from .scaling import CROWD
 from .scenarios import BY_KEY, DETECT_ERROR, NET_ERROR, SCENARIOS, canonical
 from .scraping import SCRAPE_INTERVAL
-from .timing import number
+from .timing import number, plural
 from .windows import CALLS as WINDOW_CALLS
 from .windows import RETAINED_LIMIT as WINDOW_RETAINED_LIMIT
 

@@ -97,3 +97,10 @@ def loop_overhead_ns(budget, awaited=False):
 def number(ns):
     """Return ``ns`` formatted for a table column: one decimal below 1,000."""
     return f"{ns:,.0f}" if ns >= 1000 else f"{ns:.1f}"
+
+
+def plural(count, noun):
+    """Return e.g. ``3 stretches`` or ``1 stretch``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {noun}{'es' if noun.endswith(('s', 'ch')) else 's'}"
