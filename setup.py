@@ -74,4 +74,14 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
+# A pure build (PYCIRCUITBREAKER_NO_EXTENSIONS) has no compiled core, so it leaves out
+# the core's build inputs and its stub: the stub would let a type checker accept
+# `import pycircuitbreaker._core_c`, which fails in that install. The sdist still carries
+# all three (MANIFEST.in names them).
+PURE_LEAVES_OUT = {"pycircuitbreaker": ["_core_c.pyx", "_hot_path.h", "_core_c.pyi"]}
+
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_ext": OptionalBuildExt},
+    exclude_package_data=PURE_LEAVES_OUT if NO_EXTENSIONS else {},
+)
