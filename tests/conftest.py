@@ -25,6 +25,40 @@ def load_impl(key):
     )
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--pure-install", action="store_true",
+        help="the package under test is a pure install (the py3-none-any wheel): run the "
+             "pure twin's half and leave out the tests of the compiled core",
+    )
+
+
+def pytest_configure(config):
+    # The option leaves the compiled half out, so it must never hide a compiled core that
+    # failed to load: refuse it where that core is installed at all.
+    if config.getoption("--pure-install"):
+        import importlib.util
+
+        if importlib.util.find_spec(CORE_MODULES["c"]) is not None:
+            raise pytest.UsageError(
+                f"--pure-install: {CORE_MODULES['c']} is installed here; run without it")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--pure-install"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        compiled = callspec is not None and callspec.params.get("impl") == "c"
+        if compiled or item.get_closest_marker("compiled"):
+            left_out.append(item)
+        else:
+            kept.append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept
+
+
 @pytest.fixture(params=sorted(CORE_MODULES), scope="session")
 def impl(request):
     """Both twins of the core, by id ``c`` (compiled) and ``py`` (pure)."""

@@ -26,6 +26,7 @@ def run_python(code, **env_changes):
     return result.stdout.strip()
 
 
+@pytest.mark.compiled
 def test_compiled_core_is_preferred_by_default():
     # Fails if a normal build silently ends up running the pure twin.
     out = run_python(
@@ -47,17 +48,20 @@ def test_env_var_forces_the_pure_twin(value):
     assert out == "python True pycircuitbreaker._core_py"
 
 
+@pytest.mark.compiled
 @pytest.mark.parametrize("value", ["0", "", "no"])
 def test_other_env_values_keep_the_compiled_core(value):
     assert run_python("import pycircuitbreaker as p; print(p.IMPLEMENTATION)",
                       **{ENV_NO_EXTENSIONS: value}) == "cython"
 
 
+@pytest.mark.compiled
 def test_in_process_implementation_matches_environment():
     forced = os.environ.get(ENV_NO_EXTENSIONS, "").lower() in {"1", "true", "yes", "on"}
     assert pycircuitbreaker.IMPLEMENTATION == ("python" if forced else "cython")
 
 
+@pytest.mark.compiled
 def test_main_reports_version_implementation_and_core():
     env = {k: v for k, v in os.environ.items() if k != ENV_NO_EXTENSIONS}
     out = subprocess.run([sys.executable, "-m", "pycircuitbreaker"], env=env,

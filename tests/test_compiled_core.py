@@ -7,6 +7,8 @@ from conftest import Boom, fail, load_impl
 
 from pycircuitbreaker import CircuitBreakerException
 
+pytestmark = pytest.mark.compiled
+
 
 @pytest.fixture(scope="module")
 def compiled():

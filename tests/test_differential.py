@@ -56,6 +56,7 @@ import functools
 import math
 import random
 
+import pytest
 from conftest import FakeClock, load_impl
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
@@ -1247,6 +1248,7 @@ CONFIG_EXAMPLE = {
 ALL_HOOKS = {"fallback": False, **{name: True for name in CALLBACKS}}
 
 
+@pytest.mark.compiled
 @settings(max_examples=300, deadline=None)
 @given(
     config=configs,

@@ -133,6 +133,7 @@ def pure_source():
         "pycircuitbreaker._core_py")
 
 
+@pytest.mark.compiled
 def test_compiled_twin_has_the_pure_twins_public_api(tmp_path):
     process = stubtest_compiled_against(tmp_path, pure_source())
     assert process.returncode == 0, report(process)
@@ -145,6 +146,7 @@ def edit(source, pattern, replacement):
     return result
 
 
+@pytest.mark.compiled
 def test_a_public_name_or_parameter_in_one_twin_only_is_reported(tmp_path):
     # The pure source edited as if each twin had gained something the other lacks.
     source = pure_source()

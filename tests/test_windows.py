@@ -194,6 +194,7 @@ def test_counting_pattern_tells_the_two_rules_apart(impl):
     assert [s[1] for s in single[0]].count(OPEN) and [s[1] for s in net[0]].count(OPEN)
 
 
+@pytest.mark.compiled
 @settings(max_examples=60, deadline=None)
 @given(steps=st.lists(st.sampled_from("SSEEEWFB++"), max_size=40))
 def test_counting_objects_match_their_members_on_any_pattern(steps):
@@ -836,6 +837,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.compiled
 @settings(max_examples=300, deadline=None)
 @given(strategy=window_strategies(), steps=steps)
 def test_windows_match_the_model(strategy, steps):
