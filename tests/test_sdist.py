@@ -5,9 +5,9 @@ they carry.
 
 One sdist and one pure wheel serve the whole session. Builds use build isolation, as pip
 and the workflow do, so the build requirements in pyproject.toml are under test too.
-Installs from the sdist pass --no-cache-dir: pip keeps the wheel it builds from an sdist
-under the sdist's path, so without it the compiled install could be handed the wheel the
-compiler-less install just built (or the other way round).
+Installs from the sdist pass --no-cache-dir: pip caches the wheel it builds from an sdist,
+and each install here must build its own, never be handed the other's (a pure wheel built
+without the compiler, say).
 """
 
 import email.parser
