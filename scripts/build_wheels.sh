@@ -322,15 +322,15 @@ size() {  # a file's size in KiB, one decimal
 
 echo
 echo "== wheels (build/wheels/dist)"
-printf '%-78s %10s  %-6s %-6s %s\n' file size python abi platform
-printf '%-78s %10s\n' "$(basename "$SDIST")" "$(size "$SDIST")"
+printf '%-84s %10s  %-6s %-6s %s\n' file size python abi platform
+printf '%-84s %10s\n' "$(basename "$SDIST")" "$(size "$SDIST")"
 for i in "${!versions[@]}"; do
     [ -n "${r_wheel[$i]}" ] || continue
     name=$(basename "${r_wheel[$i]}" .whl)
     # name-version[-build]-python-abi-platform: the tags are the last three fields.
     IFS=- read -r -a parts <<<"$name"
     n=${#parts[@]}
-    printf '%-78s %10s  %-6s %-6s %s\n' "$(basename "${r_wheel[$i]}")" "$(size "${r_wheel[$i]}")" \
+    printf '%-84s %10s  %-6s %-6s %s\n' "$(basename "${r_wheel[$i]}")" "$(size "${r_wheel[$i]}")" \
         "${parts[n - 3]}" "${parts[n - 2]}" "${parts[n - 1]}"
 done
 
