@@ -228,7 +228,7 @@ build_and_test() {
     local short=${version%.*}
     local work=$SCRATCH/$version log=$OUT/logs/$version.log
     local venv=$work/venv raw=$work/raw repaired=$work/repaired rundir=$work/run
-    local abi=cp${short/./} wheels wheel report checked status
+    local abi=cp${short/./} wheels wheel members report checked status
 
     mkdir -p "$raw" "$repaired" "$rundir"
     run "$log" "fresh venv ($python)" \
@@ -249,7 +249,10 @@ build_and_test() {
         echo "  expected one $abi-$abi-linux_* wheel, got: ${wheels[*]##*/}"
         r_status[i]="wrong wheel"; return 1
     fi
-    if ! "$TOOLS/bin/python" -m zipfile -l "$wheel" | grep -q "pycircuitbreaker/_core_c\.cpython-${short/./}-.*\.so"; then
+    # Listed first, then searched: `zipfile -l | grep -q` would let grep's early exit break
+    # the pipe, and pipefail would then call a good wheel bad.
+    members=$("$TOOLS/bin/python" -m zipfile -l "$wheel") || { r_status[i]="unreadable wheel"; return 1; }
+    if ! grep -q "pycircuitbreaker/_core_c\.cpython-${short/./}-.*\.so" <<<"$members"; then
         echo "  $(basename "$wheel") has no compiled core (pycircuitbreaker/_core_c.cpython-${short/./}-*.so)"
         r_status[i]="no compiled core in wheel"; return 1
     fi
