@@ -26,7 +26,8 @@
 # PYTEST_ARGS='-k typing'. By default the tests are all of tests/; arguments that are
 # `tests` or start with `tests/` pick others instead (`-- tests/test_api.py`). They are
 # taken relative to the checkout, as pytest runs elsewhere.
-# The rest of the environment reaches the tests unchanged (PYCIRCUITBREAKER_REQUIRE_REDIS).
+# The environment reaches builds and tests unchanged (PYCIRCUITBREAKER_REQUIRE_REDIS, say),
+# less PYTHONPATH, PYTHONHOME and PYCIRCUITBREAKER_NO_EXTENSIONS, which would defeat it.
 #
 # Wheels, the sdist and one log per version go to build/wheels/ (emptied at each run); the
 # venvs live in a temporary directory removed on exit.
