@@ -27,6 +27,21 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: What each metric means: Prometheus's HELP and OpenTelemetry's descriptions alike.
+DESCRIPTIONS: dict[str, str] = {
+    "state": "1 for the state the breaker is in, 0 for the other states.",
+    "calls": "Calls through the breaker by outcome: success, error and ignored_error ran,"
+    " rejected was refused (exception or fallback).",
+    "slow_calls": "Calls that took at least the strategy's slow_call_duration.",
+    "transitions": "State transitions, by the state entered.",
+    "failure_rate": "Failure rate of the breaker's window, 0 to 1 (breakers with a window only).",
+    "slow_call_rate": "Slow-call rate of the breaker's window, 0 to 1"
+    " (breakers timing slow calls only).",
+    "time_in_state": "Seconds since the breaker entered its current state,"
+    " on the breaker's clock.",
+}
+
+
 def state_label(state: CircuitBreakerState) -> str:
     """Return ``state`` as a label value: its name in lower case, e.g. ``half_open``."""
     return state.name.lower()

@@ -17,7 +17,7 @@ from opentelemetry.metrics import (
     get_meter,
 )
 
-from ._export import OUTCOMES, STATES, SnapshotReader, state_label
+from ._export import DESCRIPTIONS, OUTCOMES, STATES, SnapshotReader, state_label
 from ._validate import describe
 from ._version import __version__
 from .registry import CircuitBreakerRegistry
@@ -68,47 +68,43 @@ def instrument(
             # No unit: a 0/1 flag per state, and "1" would make the Prometheus exporter
             # call it a ratio.
             unit="",
-            description="1 for the state the breaker is in, 0 for the other states.",
+            description=DESCRIPTIONS["state"],
         ),
         meter.create_observable_counter(
             f"{PREFIX}.calls",
             [observing(_calls)],
             unit="{call}",
-            description="Calls through the breaker by outcome: success, error and"
-            " ignored_error ran, rejected was refused (exception or fallback).",
+            description=DESCRIPTIONS["calls"],
         ),
         meter.create_observable_counter(
             f"{PREFIX}.slow_calls",
             [observing(_slow_calls)],
             unit="{call}",
-            description="Calls that took at least the strategy's slow_call_duration.",
+            description=DESCRIPTIONS["slow_calls"],
         ),
         meter.create_observable_counter(
             f"{PREFIX}.transitions",
             [observing(_transitions)],
             unit="{transition}",
-            description="State transitions, by the state entered.",
+            description=DESCRIPTIONS["transitions"],
         ),
         meter.create_observable_gauge(
             f"{PREFIX}.failure_rate",
             [observing(_failure_rate)],
             unit="1",
-            description="Failure rate of the breaker's window, 0 to 1"
-            " (breakers with a window only).",
+            description=DESCRIPTIONS["failure_rate"],
         ),
         meter.create_observable_gauge(
             f"{PREFIX}.slow_call_rate",
             [observing(_slow_call_rate)],
             unit="1",
-            description="Slow-call rate of the breaker's window, 0 to 1"
-            " (breakers timing slow calls only).",
+            description=DESCRIPTIONS["slow_call_rate"],
         ),
         meter.create_observable_gauge(
             f"{PREFIX}.time_in_state",
             [observing(_time_in_state)],
             unit="s",
-            description="Seconds since the breaker entered its current state,"
-            " on the breaker's clock.",
+            description=DESCRIPTIONS["time_in_state"],
         ),
     )
 

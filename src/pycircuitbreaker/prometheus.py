@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ._export import OUTCOMES, STATES, SnapshotReader, state_label
+from ._export import DESCRIPTIONS, OUTCOMES, STATES, SnapshotReader, state_label
 from ._validate import describe
 from .registry import CircuitBreakerRegistry
 
@@ -77,40 +77,39 @@ def _families() -> dict[str, Family]:
     return {
         "state": GaugeMetricFamily(
             f"{PREFIX}_state",
-            "1 for the state the breaker is in, 0 for the other states.",
+            DESCRIPTIONS["state"],
             labels=["breaker", "state"],
         ),
         "calls": CounterMetricFamily(
             f"{PREFIX}_calls",
-            "Calls through the breaker by outcome: success, error and ignored_error ran,"
-            " rejected was refused (exception or fallback).",
+            DESCRIPTIONS["calls"],
             labels=["breaker", "outcome"],
         ),
         "slow_calls": CounterMetricFamily(
             f"{PREFIX}_slow_calls",
-            "Calls that took at least the strategy's slow_call_duration.",
+            DESCRIPTIONS["slow_calls"],
             labels=["breaker"],
         ),
         "transitions": CounterMetricFamily(
             f"{PREFIX}_transitions",
-            "State transitions, by the state entered.",
+            DESCRIPTIONS["transitions"],
             labels=["breaker", "state"],
         ),
         "failure_ratio": GaugeMetricFamily(
             f"{PREFIX}_failure_ratio",
-            "Failure rate of the breaker's window, 0 to 1 (breakers with a window only).",
+            DESCRIPTIONS["failure_rate"],
             labels=["breaker"],
             unit="ratio",
         ),
         "slow_call_ratio": GaugeMetricFamily(
             f"{PREFIX}_slow_call_ratio",
-            "Slow-call rate of the breaker's window, 0 to 1 (breakers timing slow calls only).",
+            DESCRIPTIONS["slow_call_rate"],
             labels=["breaker"],
             unit="ratio",
         ),
         "time_in_state": GaugeMetricFamily(
             f"{PREFIX}_time_in_state_seconds",
-            "Seconds since the breaker entered its current state, on the breaker's clock.",
+            DESCRIPTIONS["time_in_state"],
             labels=["breaker"],
             unit="seconds",
         ),
