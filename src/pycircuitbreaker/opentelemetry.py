@@ -61,51 +61,22 @@ def instrument(
 
         return callback
 
-    return (
-        meter.create_observable_gauge(
-            f"{PREFIX}.state",
-            [observing(_state)],
-            # No unit: a 0/1 flag per state, and "1" would make the Prometheus exporter
-            # call it a ratio.
-            unit="",
-            description=DESCRIPTIONS["state"],
-        ),
-        meter.create_observable_counter(
-            f"{PREFIX}.calls",
-            [observing(_calls)],
-            unit="{call}",
-            description=DESCRIPTIONS["calls"],
-        ),
-        meter.create_observable_counter(
-            f"{PREFIX}.slow_calls",
-            [observing(_slow_calls)],
-            unit="{call}",
-            description=DESCRIPTIONS["slow_calls"],
-        ),
-        meter.create_observable_counter(
-            f"{PREFIX}.transitions",
-            [observing(_transitions)],
-            unit="{transition}",
-            description=DESCRIPTIONS["transitions"],
-        ),
-        meter.create_observable_gauge(
-            f"{PREFIX}.failure_rate",
-            [observing(_failure_rate)],
-            unit="1",
-            description=DESCRIPTIONS["failure_rate"],
-        ),
-        meter.create_observable_gauge(
-            f"{PREFIX}.slow_call_rate",
-            [observing(_slow_call_rate)],
-            unit="1",
-            description=DESCRIPTIONS["slow_call_rate"],
-        ),
-        meter.create_observable_gauge(
-            f"{PREFIX}.time_in_state",
-            [observing(_time_in_state)],
-            unit="s",
-            description=DESCRIPTIONS["time_in_state"],
-        ),
+    # (instrument kind, name after the prefix, measure, unit); the description is the
+    # name's in DESCRIPTIONS. The state gauge has no unit: it is a 0/1 flag per state,
+    # and "1" would make the Prometheus exporter call it a ratio.
+    table = (
+        (meter.create_observable_gauge, "state", _state, ""),
+        (meter.create_observable_counter, "calls", _calls, "{call}"),
+        (meter.create_observable_counter, "slow_calls", _slow_calls, "{call}"),
+        (meter.create_observable_counter, "transitions", _transitions, "{transition}"),
+        (meter.create_observable_gauge, "failure_rate", _failure_rate, "1"),
+        (meter.create_observable_gauge, "slow_call_rate", _slow_call_rate, "1"),
+        (meter.create_observable_gauge, "time_in_state", _time_in_state, "s"),
+    )
+    return tuple(
+        create(f"{PREFIX}.{name}", [observing(measure)], unit=unit,
+               description=DESCRIPTIONS[name])
+        for create, name, measure, unit in table
     )
 
 
