@@ -27,7 +27,7 @@ def test_threshold_wrong_type(impl, name, value, shown):
 @pytest.mark.parametrize("name", ["error_threshold", "recovery_threshold"])
 @pytest.mark.parametrize("value", [0, -1])
 def test_threshold_out_of_range(impl, name, value):
-    raises(impl, ValueError, f"{name} must be an int >= 1, got {value}", **{name: value})
+    raises(impl, ValueError, f"{name} must be an int from 1 to 2147483647, got {value}", **{name: value})
 
 
 @pytest.mark.parametrize("name", ["error_threshold", "recovery_threshold"])
@@ -45,7 +45,7 @@ def test_recovery_timeout_wrong_type(impl, value, shown):
 
 @pytest.mark.parametrize("value", [-0.5, -1, math.inf, math.nan])
 def test_recovery_timeout_out_of_range(impl, value):
-    raises(impl, ValueError, f"recovery_timeout must be finite and >= 0 seconds, got {value!r}",
+    raises(impl, ValueError, f"recovery_timeout must be a number of seconds >= 0 and <= 1e+09, got {value!r}",
            recovery_timeout=value)
 
 
@@ -169,7 +169,7 @@ def test_half_open_max_calls_wrong_type(impl, value, shown):
 
 @pytest.mark.parametrize("value", [0, -1])
 def test_half_open_max_calls_out_of_range(impl, value):
-    raises(impl, ValueError, f"half_open_max_calls must be an int >= 1, got {value}",
+    raises(impl, ValueError, f"half_open_max_calls must be an int from 1 to 2147483647, got {value}",
            half_open_max_calls=value)
 
 
@@ -202,7 +202,7 @@ def test_new_options_default_to_none(impl):
 @pytest.mark.parametrize(
     "option, exc_type, message",
     [
-        ({"half_open_max_calls": 0}, ValueError, "half_open_max_calls must be an int >= 1, got 0"),
+        ({"half_open_max_calls": 0}, ValueError, "half_open_max_calls must be an int from 1 to 2147483647, got 0"),
         ({"half_open_max_calls": 1.5}, TypeError, "half_open_max_calls must be an int, got 1.5 (float)"),
         ({"fallback": 42}, TypeError, "fallback must be callable or None, got 42 (int)"),
         ({"on_half_open": 42}, TypeError, "on_half_open must be callable or None, got 42 (int)"),
@@ -238,12 +238,19 @@ def strategy_raises(factory, exc_type, message, **params):
 WINDOW_FACTORIES = [count_window, time_window]
 INT_PARAMS = [(count_window, "size"), (count_window, "minimum_calls"),
               (time_window, "buckets"), (time_window, "minimum_calls")]
+# The documented upper bounds (README, Options).
+INT_PARAM_MAXIMUM = {(count_window, "size"): 1_000_000, (count_window, "minimum_calls"): 2**31 - 1,
+                     (time_window, "buckets"): 1_000, (time_window, "minimum_calls"): 2**31 - 1}
 
 
 @pytest.mark.parametrize("factory, name", INT_PARAMS)
-@pytest.mark.parametrize("value", [0, -1])
+@pytest.mark.parametrize("value", [0, -1, "above"])
 def test_window_int_params_out_of_range(factory, name, value):
-    strategy_raises(factory, ValueError, f"{name} must be an int >= 1, got {value}", **{name: value})
+    maximum = INT_PARAM_MAXIMUM[factory, name]
+    if value == "above":
+        value = maximum + 1
+    strategy_raises(factory, ValueError, f"{name} must be an int from 1 to {maximum}, got {value}",
+                    **{name: value})
 
 
 @pytest.mark.parametrize("factory, name", INT_PARAMS)
@@ -307,7 +314,7 @@ def test_rates_accept_reals_in_range(factory, name, value, rate):
 @pytest.mark.parametrize("value", [-0.5, -1, math.inf, math.nan])
 def test_slow_call_duration_out_of_range(factory, value):
     strategy_raises(factory, ValueError,
-                    f"slow_call_duration must be finite and >= 0 seconds, got {value!r}",
+                    f"slow_call_duration must be a number of seconds >= 0 and <= 1e+09, got {value!r}",
                     slow_call_duration=value)
 
 
@@ -329,15 +336,15 @@ def test_slow_call_duration_accepts_none_and_seconds(factory, value, duration):
 @pytest.mark.parametrize("value", [0, 0.0])
 def test_time_window_seconds_zero(value):
     strategy_raises(time_window, ValueError,
-                    f"seconds must be finite and > 0 seconds, got {value!r}", seconds=value)
+                    f"seconds must be a number of seconds >= 0.001 and <= 1e+09, got {value!r}", seconds=value)
 
 
 @pytest.mark.parametrize("value", [-1, -0.5, math.inf, math.nan])
-def test_time_window_seconds_negative_or_not_finite_says_above_zero(value):
-    # Every refused value gets the same message: one saying ">= 0" for -1 would send
-    # the user to 0, which is refused too.
+def test_time_window_seconds_negative_or_not_finite_states_the_range(value):
+    # Every refused value gets the same message, with the whole range: one saying
+    # ">= 0" for -1 would send the user to 0, which is refused too.
     strategy_raises(time_window, ValueError,
-                    f"seconds must be finite and > 0 seconds, got {value!r}", seconds=value)
+                    f"seconds must be a number of seconds >= 0.001 and <= 1e+09, got {value!r}", seconds=value)
 
 
 @pytest.mark.parametrize("value, shown", [("60", "'60' (str)"), (True, "True (bool)"), (None, "None (NoneType)")])
@@ -346,7 +353,8 @@ def test_time_window_seconds_wrong_type(value, shown):
                     seconds=value)
 
 
-@pytest.mark.parametrize("value, seconds", [(60, 60.0), (0.5, 0.5), (1e-6, 1e-6), (Fraction(3, 2), 1.5)])
+@pytest.mark.parametrize("value, seconds", [(60, 60.0), (0.5, 0.5), (1e-3, 1e-3), (1e9, 1e9),
+                                            (Fraction(3, 2), 1.5)])
 def test_time_window_seconds_accepts_positive_reals(value, seconds):
     assert time_window(seconds=value).window_seconds == seconds
 
@@ -363,14 +371,14 @@ def test_window_defaults():
 @pytest.mark.parametrize(
     "factory, params, exc_type, message",
     [
-        (count_window, {"size": 0}, ValueError, "size must be an int >= 1, got 0"),
+        (count_window, {"size": 0}, ValueError, "size must be an int from 1 to 1000000, got 0"),
         (count_window, {"size": 10, "minimum_calls": 11}, ValueError,
          "minimum_calls must be <= size (10), got 11"),
         (count_window, {"failure_rate": 0}, ValueError, "failure_rate must be > 0 and <= 1, got 0"),
         (count_window, {"failure_rate": "0.5"}, TypeError,
          "failure_rate must be a real number, got '0.5' (str)"),
-        (time_window, {"seconds": 0}, ValueError, "seconds must be finite and > 0 seconds, got 0"),
-        (time_window, {"buckets": 0}, ValueError, "buckets must be an int >= 1, got 0"),
+        (time_window, {"seconds": 0}, ValueError, "seconds must be a number of seconds >= 0.001 and <= 1e+09, got 0"),
+        (time_window, {"buckets": 0}, ValueError, "buckets must be an int from 1 to 1000, got 0"),
     ],
 )
 def test_strategy_errors_surface_where_the_breaker_is_written(impl, factory, params, exc_type, message):

@@ -171,13 +171,15 @@ def test_fallback_replaces_a_rejected_generator(impl):
     assert list(wrapped(2)) == ["cached", "cached"]
 
 
-def test_generator_function_that_raises_when_called_is_counted(impl):
-    # Not a generator function body: a bad argument list raises at creation.
-    breaker = impl.CircuitBreaker()
+def test_generator_function_called_with_bad_arguments_is_not_counted(impl):
+    # A bad argument list raises at creation, before the body could run: a malformed
+    # call says nothing about the dependency (issue 13, item 11).
+    breaker = impl.CircuitBreaker(error_threshold=1)
     wrapped = breaker(numbers)
     with pytest.raises(TypeError):
         wrapped(1, 2, 3)
-    assert breaker.error_count == 1
+    assert breaker.error_count == 0
+    assert breaker.metrics().calls == 0
 
 
 # -- outcomes --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ._constants import MSG_EXIT_WITHOUT_ENTER, MSG_NOT_AWAITABLE
 from ._metrics import new_tally
+from ._misuse import never_ran
 from ._validate import describe
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ async def call_async(
     try:
         awaitable = func(*args, **kwargs)
     except BaseException as error:
-        self._end(token, error)
+        self._end(token, NOT_COUNTED if never_ran(error) else error)
         raise
     if not inspect.isawaitable(awaitable):
         # A misuse, not an outcome of the dependency: give the permit back, count nothing.
@@ -94,21 +95,20 @@ async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
         return await _maybe_await(fallback(*args, **kwargs))  # type: ignore[no-any-return, misc]
     try:
         awaitable = func(*args, **kwargs)
-        if not inspect.isawaitable(awaitable):
-            raise _NotAwaitable(describe(awaitable))
-        result = await awaitable
-    except _NotAwaitable as misuse:
+    except BaseException as error:
+        await shared.aend(token, NOT_COUNTED if never_ran(error) else error)
+        raise
+    if not inspect.isawaitable(awaitable):
+        # A misuse, not an outcome of the dependency: give the lease back, count nothing.
         await shared.aend(token, NOT_COUNTED)
-        raise TypeError(MSG_NOT_AWAITABLE.format(func=func, value=misuse.args[0])) from None
+        raise TypeError(MSG_NOT_AWAITABLE.format(func=func, value=describe(awaitable)))
+    try:
+        result = await awaitable
     except BaseException as error:
         await shared.aend(token, error)
         raise
     await shared.aend_result(token, result)
     return result
-
-
-class _NotAwaitable(Exception):
-    """Raised inside _call_shared when ``func`` returned something that cannot be awaited."""
 
 
 # The tokens of the ``async with`` blocks of shared breakers open in this context, as
@@ -162,7 +162,7 @@ def make_async_wrapper(
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
-                end(token, error)
+                end(token, NOT_COUNTED if never_ran(error) else error)
                 raise
             if detect_error is not None:
                 end_result(token, result)
@@ -181,7 +181,7 @@ def make_async_wrapper(
         try:
             result = await func(*args, **kwargs)
         except BaseException as error:
-            end(token, error)
+            end(token, NOT_COUNTED if never_ran(error) else error)
             raise
         end_result(token, result)
         return result

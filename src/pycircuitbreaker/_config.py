@@ -7,7 +7,7 @@ from . import _constants
 from ._shared import SharedStorage
 from ._validate import callable_or_none, describe, positive_int, seconds
 from .backoff import Backoff
-from .strategies import CircuitBreakerStrategy, Strategy, strategy_code
+from .strategies import CircuitBreakerStrategy, Strategy, WindowRule, strategy_code, window_rule
 
 # 0.5.0 accepted every option positionally, in this order.
 POSITIONAL_OPTIONS = (
@@ -54,6 +54,8 @@ class BreakerConfig(NamedTuple):
     recovery_timeout: Union[float, Backoff]
     strategy: Union[CircuitBreakerStrategy, Strategy]
     strategy_code: int
+    #: The window strategy's checked parameters; None for the counting rules.
+    rule: Optional[WindowRule]
     clock: Optional[Callable[[], float]]
     registry: Any
     half_open_max_calls: Optional[int]
@@ -138,6 +140,7 @@ def _validate(
         ),
         strategy=strategy,
         strategy_code=strategy_code(strategy),
+        rule=window_rule(strategy),
         clock=callable_or_none("clock", clock),
         registry=_registry_or_none(registry),
         half_open_max_calls=(

@@ -13,6 +13,9 @@ DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
 # Not a state: the core of a breaker with a storage holds it, so that no call takes the
 # CLOSED fast path and every decision goes to the shared state.
 SHARED = 5
+# Not a state either: the compiled core of a breaker whose __init__ has not finished,
+# which refuses every call.
+UNINITIALISED = 6
 
 # Strategy codes: how a success changes the error count while CLOSED.
 SINGLE_RESET = 0
@@ -23,6 +26,23 @@ TIME_WINDOW = 3  # failure rate over the calls of the last T seconds
 DEFAULT_ERROR_THRESHOLD = 5
 DEFAULT_RECOVERY_THRESHOLD = 1
 DEFAULT_RECOVERY_TIMEOUT = 30
+
+# The ranges of numeric options: what both twins accept, so that every value fits the
+# compiled core's C fields and every date or index derived from it stays valid.
+#: Thresholds, half_open_max_calls, minimum_calls: 1 .. 2**31 - 1, a C int anywhere.
+MAX_COUNT = 2**31 - 1
+#: count_window(size): the calls the window holds, one byte each.
+MAX_WINDOW_CALLS = 1_000_000
+#: time_window(buckets): the slices of a time window.
+MAX_BUCKETS = 1_000
+#: time_window(seconds) lower bound: with MAX_BUCKETS, a slice is at least 1 us.
+MIN_WINDOW_SECONDS = 0.001
+#: Any duration (recovery_timeout, a backoff's periods, slow_call_duration, a window's
+#: seconds): about 31 years, so that the datetimes derived from it stay valid.
+MAX_SECONDS = 1e9
+#: What an injected clock may return: finite seconds within +-1e12 (about 31,700 years),
+#: so that a time window's slice index fits a 64-bit integer.
+MAX_CLOCK = 1e12
 
 LOGGER_NAME = "pycircuitbreaker"
 
@@ -41,6 +61,16 @@ MSG_TRANSITION_CAUSE = "circuit breaker %r: %s -> %s (%s)"
 MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"
 MSG_FORCED_OPEN = "Circuit {id} FORCED_OPEN until reset() ({errors} errors)"
 MSG_NO_PERMIT = "Circuit {id} HALF_OPEN with all {permits} trial calls in flight ({errors} errors)"
+MSG_CLOCK_VALUE = (
+    "clock must return a finite number of seconds between -{limit:g} and {limit:g}, got {value}"
+)
+MSG_REINIT = (
+    "CircuitBreaker.__init__() called on a breaker that was already initialised; "
+    "build a new breaker instead"
+)
+MSG_NOT_INITIALISED = (
+    "circuit breaker used before its __init__() finished; use it once it is built"
+)
 MSG_EXIT_WITHOUT_ENTER = "circuit breaker {id!r}: __exit__ without a matching __enter__"
 MSG_NOT_AWAITABLE = "call_async() needs a function that returns an awaitable; {func!r} returned {value}"
 MSG_ASYNC_CALLBACK = (

@@ -16,7 +16,7 @@ re-made after it from the fields as they are then.
 
 from types import MethodType
 
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cpython.object cimport PyObject, PyTypeObject
 from libc.math cimport floor
 from libc.string cimport memset
@@ -29,25 +29,24 @@ from contextvars import ContextVar
 
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, initial_clock, tally_value, transitions_by_state
-from ._validate import seconds
+from ._validate import clock_value, seconds
 from .backoff import Backoff
 from ._wrapping import decorate
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
-from .strategies import Strategy
 
 cdef extern from "_hot_path.h":
     ctypedef struct pcb_core:
         int state
         int strategy
-        long error_count
-        long success_count
-        long error_threshold
-        long recovery_threshold
-        long half_open_max_calls
-        long permits_in_use
+        long long error_count
+        long long success_count
+        long long error_threshold
+        long long recovery_threshold
+        long long half_open_max_calls
+        long long permits_in_use
         unsigned long long generation
-        long openings
+        long long openings
         double open_timeout
         double next_timeout
         double recover_at
@@ -80,7 +79,7 @@ cdef extern from "_hot_path.h":
     Py_ssize_t pcb_core_offset
     Py_ssize_t pcb_target_offset
     int (*pcb_admit)(object, bint, unsigned long long *) except -1
-    int (*pcb_record_exception)(object, object, unsigned long long, double) noexcept
+    int (*pcb_record_exception)(object, object, unsigned long long, double) except -1
     int (*pcb_record_error)(object, object, unsigned long long, double) except -1
     int (*pcb_record_success)(object, unsigned long long, double) except -1
     double (*pcb_now)(object) except? -1.0
@@ -95,12 +94,16 @@ cdef int HALF_OPEN = _constants.HALF_OPEN
 cdef int FORCED_OPEN = _constants.FORCED_OPEN
 cdef int DISABLED = _constants.DISABLED
 cdef int SHARED = _constants.SHARED
+cdef int UNINITIALISED = _constants.UNINITIALISED
+cdef double MAX_CLOCK = _constants.MAX_CLOCK
 cdef int NET_ERROR = _constants.NET_ERROR
 cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
 cdef int TIME_WINDOW = _constants.TIME_WINDOW
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
 cdef str MSG_BACKOFF_FAILED = _constants.MSG_BACKOFF_FAILED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
+cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
+cdef str MSG_REINIT = _constants.MSG_REINIT
 
 
 cdef class CircuitBreaker:
@@ -109,8 +112,8 @@ cdef class CircuitBreaker:
     # ``call`` is installed on this type by pcb_install(): see _hot_path.h.
 
     cdef pcb_core core
-    cdef readonly object config
-    cdef readonly object id
+    cdef object _config
+    cdef object _id
     cdef object _detect_error
     cdef tuple _blacklist
     cdef tuple _whitelist
@@ -118,7 +121,7 @@ cdef class CircuitBreaker:
     cdef object _clock
     cdef object _backoff
     cdef Window _window
-    cdef long _minimum_calls
+    cdef long long _minimum_calls
     cdef double _failure_rate
     cdef double _slow_call_rate
     cdef double _slow_call_duration
@@ -128,16 +131,39 @@ cdef class CircuitBreaker:
     cdef object _shared_call
     cdef bint _quiet_published
     cdef unsigned long long _quiet_generation
+    cdef bint _init_started
+    cdef bint _built
     cdef object __weakref__
 
     call_async = call_async
     __aenter__ = aenter
     __aexit__ = aexit
 
+    def __cinit__(self, *args, **options):
+        # Until __init__ has set every field, the pseudo-state keeps calls off the CLOSED
+        # path, and _admit refuses them.
+        self.core.state = UNINITIALISED
+
     def __init__(self, *args, **options):
+        # Once only: a breaker in use cannot change its configuration under its callers,
+        # and its C fields borrow what its Python fields own.
+        if self._init_started:
+            raise RuntimeError(MSG_REINIT)
+        self._init_started = True
+        # User code may run until the fields are set (a strategy's attributes, the
+        # backoff, the clock); a call it makes meanwhile is refused (see _ready).
         config = make_config(args, options)
-        self.config = config
-        self.id = config.breaker_id
+        if isinstance(config.recovery_timeout, Backoff):
+            backoff = config.recovery_timeout
+            next_timeout = seconds("recovery_timeout", backoff.timeout(0))
+        else:
+            backoff, next_timeout = None, config.recovery_timeout
+        rule = config.rule
+        window = Window(rule) if rule is not None else None
+        entered_at = pcb_monotonic() if config.clock is None else initial_clock(config.clock)
+        # No user code runs from here until the breaker is built.
+        self._config = config
+        self._id = config.breaker_id
         self._detect_error = config.detect_error
         self._blacklist = config.exception_blacklist
         self._whitelist = config.exception_whitelist
@@ -147,7 +173,6 @@ cdef class CircuitBreaker:
         # (generation, state, permit) of each `with breaker:` block open in this
         # context; a ContextVar, so threads and asyncio tasks each see their own.
         self._entries = ContextVar("pycircuitbreaker_entries", default=())
-        self.core.state = CLOSED
         self.core.strategy = config.strategy_code
         self.core.detect_error = (
             <PyObject *>self._detect_error if self._detect_error is not None else NULL
@@ -160,10 +185,9 @@ cdef class CircuitBreaker:
         self.core.half_open_max_calls = config.half_open_max_calls or 0
         self.core.permits_in_use = 0
         # Window strategies record every counted call of a CLOSED (or DISABLED) breaker.
-        rule = config.strategy if isinstance(config.strategy, Strategy) else None
-        self._window = Window(rule) if rule is not None and rule.window_size else None
-        self.core.windowed = self._window is not None
-        if self._window is not None:
+        self._window = window
+        self.core.windowed = window is not None
+        if window is not None:
             self._minimum_calls = rule.minimum_calls
             self._failure_rate = rule.failure_rate
             self._slow_call_rate = rule.slow_call_rate
@@ -176,12 +200,8 @@ cdef class CircuitBreaker:
         # it finishes was admitted before the latest transition and is not counted.
         self.core.generation = 0
         # A Backoff policy decides each open period; a number is every open period.
-        if isinstance(config.recovery_timeout, Backoff):
-            self._backoff = config.recovery_timeout
-            self.core.next_timeout = seconds("recovery_timeout", self._backoff.timeout(0))
-        else:
-            self._backoff = None
-            self.core.next_timeout = config.recovery_timeout
+        self._backoff = backoff
+        self.core.next_timeout = next_timeout
         self.core.openings = 0
         self.core.open_timeout = self.core.next_timeout
         self.core.recover_at = 0.0
@@ -190,25 +210,49 @@ cdef class CircuitBreaker:
         self.core.successes = self.core.errors = self.core.ignored = 0
         self.core.rejections = self.core.slow_calls = 0
         memset(self.core.transitions, 0, sizeof(self.core.transitions))
-        self.core.entered_at = pcb_monotonic() if self._clock is None else initial_clock(self._clock)
-        # With a storage, every decision is the shared state's (see _shared): its
-        # pseudo-state keeps every call off the CLOSED path, and _admit hands it over.
+        self.core.entered_at = entered_at
+        # Read by async wrappers: see _async.QuietView.
+        self._quiet = QuietView()
+        self._quiet_published = False
         self._shared = None
         self.core.shared_call = NULL
+        self.core.state = CLOSED
+        self._sync_quiet()
+        # Every field is set: from here on the breaker works (as a local one until the
+        # storage is attached).
+        self._built = True
         if config.storage is not None:
+            # With a storage, every decision is the shared state's (see _shared): its
+            # pseudo-state keeps every call off the CLOSED path, and _admit hands it over.
             self._shared = config.storage.attach(self, config)
             self._shared_call = self._shared.call
             self.core.shared_call = <PyObject *>self._shared_call
             self.core.state = SHARED
-        # Read by async wrappers: see _async.QuietView.
-        self._quiet = QuietView()
-        self._quiet_published = False
-        self._sync_quiet()
+            self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
 
+    cdef inline int _ready(self) except -1:
+        """Refuse to work until __init__ has set every field."""
+        if not self._built:
+            raise RuntimeError(MSG_NOT_INITIALISED)
+        return 0
+
+    @property
+    def config(self):
+        """Return the validated, immutable configuration."""
+        self._ready()
+        return self._config
+
+    @property
+    def id(self):
+        """Return the breaker's id (a uuid4 unless ``breaker_id`` was given)."""
+        self._ready()
+        return self._id
+
     def __call__(self, func):
         """Decorate ``func`` so every call to it goes through this breaker."""
+        self._ready()
         return decorate(self, func, make_wrapper)
 
     # -- slow paths, called back from the C hot path ------------------------------
@@ -216,7 +260,12 @@ cdef class CircuitBreaker:
     cdef double _now(self) except? -1.0:
         if self._clock is None:
             return pcb_monotonic()
-        return self._clock()
+        value = self._clock()
+        # The usual answer, a float in range, is taken as it is; anything else is
+        # converted or refused by the pure twin's check.
+        if type(value) is float and -MAX_CLOCK <= <double>value <= MAX_CLOCK:
+            return <double>value
+        return clock_value(value)
 
     cdef bint _refresh(self, double now) noexcept:
         """Move OPEN to HALF_OPEN once the recovery time has come.
@@ -263,7 +312,7 @@ cdef class CircuitBreaker:
             try:
                 self.core.next_timeout = seconds("timeout", self._backoff.timeout(self.core.openings))
             except Exception:
-                logger.exception(MSG_BACKOFF_FAILED, self.id)
+                logger.exception(MSG_BACKOFF_FAILED, self._id)
         announce(self, old, new, cause)
         return 0
 
@@ -306,7 +355,7 @@ cdef class CircuitBreaker:
             # leaves every counter as it was. The Python call may let other threads
             # run, so the decision below is made afresh; with no Python call in
             # between, it cannot race.
-            now = self._clock()
+            now = self._now()
         if generation != self.core.generation:
             return 0
         state = self.core.state
@@ -329,7 +378,7 @@ cdef class CircuitBreaker:
             return self._record_in_window(0, None, generation, start)
         if self._clock is not None and self._may_close():
             # As in _record_error: the injected clock first, then decide afresh.
-            now = self._clock()
+            now = self._now()
         if generation != self.core.generation:
             return 0
         if self.core.state == CLOSED or self.core.state == DISABLED:
@@ -356,8 +405,12 @@ cdef class CircuitBreaker:
                 and self.core.success_count + 1 >= self.core.recovery_threshold)
 
     cdef int _record_exception(self, error, unsigned long long generation,
-                               double start) noexcept:
-        """Count ``error`` if it is one; a failure in here never replaces it."""
+                               double start) except -1:
+        """Count ``error`` if it is one; a failure in here never replaces it.
+
+        Only a BaseException from a callback (see _events) gets out, once the state
+        change is complete.
+        """
         try:
             if (self._whitelist and isinstance(error, self._whitelist)) or (
                 self._blacklist and not isinstance(error, self._blacklist)
@@ -366,7 +419,7 @@ cdef class CircuitBreaker:
                 return 0
             self._record_error(error, generation, start)
         except Exception:
-            logger.exception(MSG_BOOKKEEPING_FAILED, self.id)
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
         return 0
 
     cdef int _record_in_window(self, int failed, cause, unsigned long long generation,
@@ -414,9 +467,10 @@ cdef class CircuitBreaker:
         return self
 
     def __exit__(self, exc_type, error, traceback):
+        self._ready()
         entries = self._entries.get()
         if not entries:
-            raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self.id))
+            raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
         self._entries.set(entries[:-1])
         self._end(entries[-1], error)
         return False
@@ -440,7 +494,15 @@ cdef class CircuitBreaker:
         cdef int admitted = _admit(self, with_fallback, &generation)
         if admitted == PCB_USE_FALLBACK:
             return None
-        start = self._now() if self.core.timed else 0.0
+        start = 0.0
+        if self.core.timed:
+            try:
+                start = self._now()
+            except BaseException:
+                # The clock stopped the call before it ran: its permit goes back.
+                if admitted & PCB_PERMIT:
+                    pcb_release(&self.core, generation)
+                raise
         return (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
 
     def _end(self, token, error):
@@ -448,6 +510,7 @@ cdef class CircuitBreaker:
 
         None is a success; a BaseException that is not an Exception counts as nothing.
         """
+        self._ready()
         if self._shared is not None:
             return self._shared.end(token, error)
         cdef unsigned long long generation = token[0]
@@ -462,6 +525,7 @@ cdef class CircuitBreaker:
 
     def _end_result(self, token, result):
         """Settle a call admitted by ``_begin`` that returned ``result``."""
+        self._ready()
         if self._shared is not None:
             return self._shared.end_result(token, result)
         cdef unsigned long long generation = token[0]
@@ -478,6 +542,7 @@ cdef class CircuitBreaker:
 
     def trip(self):
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
+        self._ready()
         if self._shared is not None:
             return self._shared.force(OPEN)
         cdef double now = self._now()
@@ -486,10 +551,13 @@ cdef class CircuitBreaker:
         cdef int old = self.core.state
         if old != OPEN:
             self._open(now)
-        if noticed:
-            self._announce(OPEN, HALF_OPEN, None)
-        if old != OPEN:
-            self._announce(old, OPEN, None)
+        # Both moves are announced, even if a callback of the first raises.
+        try:
+            if noticed:
+                self._announce(OPEN, HALF_OPEN, None)
+        finally:
+            if old != OPEN:
+                self._announce(old, OPEN, None)
 
     def reset(self):
         """Close the breaker and clear its counters, from any state."""
@@ -504,6 +572,7 @@ cdef class CircuitBreaker:
         self._force(DISABLED)
 
     cdef int _force(self, int state) except -1:
+        self._ready()
         if self._shared is not None:
             self._shared.force(state)
             return 0
@@ -525,6 +594,7 @@ cdef class CircuitBreaker:
     @property
     def state(self):
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
+        self._ready()
         if self._shared is not None:
             return self._shared.read("state")
         if self.core.state == OPEN and self._refresh(self._now()):
@@ -534,6 +604,7 @@ cdef class CircuitBreaker:
     @property
     def error_count(self):
         """Return the number of errors counted."""
+        self._ready()
         if self._shared is not None:
             return self._shared.read("error_count")
         return self.core.error_count
@@ -541,6 +612,7 @@ cdef class CircuitBreaker:
     @property
     def success_count(self):
         """Return the number of successes since the breaker last opened."""
+        self._ready()
         if self._shared is not None:
             return self._shared.read("success_count")
         return self.core.success_count
@@ -548,6 +620,7 @@ cdef class CircuitBreaker:
     @property
     def half_open_calls(self):
         """Return the number of trial calls holding a half-open permit now."""
+        self._ready()
         if self._shared is not None:
             return self._shared.read("half_open_calls")
         return self.core.permits_in_use
@@ -555,6 +628,7 @@ cdef class CircuitBreaker:
     @property
     def open_time(self):
         """Return the UTC datetime the breaker last opened (creation time before)."""
+        self._ready()
         if self._shared is not None:
             return self._shared.read("open_time")
         return utc_datetime(self.core.opened_wall)
@@ -562,12 +636,14 @@ cdef class CircuitBreaker:
     @property
     def recovery_start_time(self):
         """Return the UTC datetime at which trial calls are let through."""
+        self._ready()
         if self._shared is not None:
             return self._shared.read("recovery_start_time")
         return utc_after(self.core.opened_wall, self.core.open_timeout)
 
     def metrics(self):
         """Return an immutable snapshot of the state and counts: a BreakerMetrics."""
+        self._ready()
         if self._shared is not None:
             return self._shared.metrics()
         self.state  # notices (and announces) a recovery time that has come
@@ -582,7 +658,7 @@ cdef class CircuitBreaker:
             if self.core.timed:
                 slow_call_rate = <double>window.slows / window.calls if window.calls else 0.0
         return BreakerMetrics(
-            breaker_id=self.id,
+            breaker_id=self._id,
             state=STATE_BY_CODE[state],
             successes=self.core.successes + tally_value(self._quiet.successes),
             errors=self.core.errors,
@@ -596,7 +672,9 @@ cdef class CircuitBreaker:
         )
 
     def __repr__(self):
-        return f"<CircuitBreaker id={self.id!r} state={self.state.name}>"
+        if not self._built:
+            return "<CircuitBreaker (not initialised)>"
+        return f"<CircuitBreaker id={self._id!r} state={self.state.name}>"
 
 
 # Entry points for the C hot path, which knows breakers only as PyObject pointers.
@@ -614,6 +692,7 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
     cdef CircuitBreaker self = <CircuitBreaker>breaker
     if self._shared is not None:
         return PCB_DELEGATE
+    self._ready()
     cdef double now = self._now()
     cdef bint changed = self._refresh(now)
     cdef int state = self.core.state
@@ -630,7 +709,13 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
     if rejected:
         self.core.rejections += 1
     if changed:
-        self._announce(OPEN, HALF_OPEN, None)
+        try:
+            self._announce(OPEN, HALF_OPEN, None)
+        except BaseException:
+            # A callback stopped the call before it ran: its permit goes back.
+            if permit:
+                pcb_release(&self.core, generation[0])
+            raise
     if not rejected:
         return state | PCB_PERMIT if permit else state
     if with_fallback:
@@ -642,7 +727,7 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
 
 
 cdef int _record_exception(object breaker, object error, unsigned long long generation,
-                           double start) noexcept:
+                           double start) except -1:
     return (<CircuitBreaker>breaker)._record_exception(error, generation, start)
 
 
@@ -664,30 +749,33 @@ cdef class Window:
 
     The compiled twin of ``_window_py``: running totals beside a ring allocated at
     construction, so recording and judging are O(1) and memory per breaker is fixed.
+    Its size comes from a checked WindowRule (at most MAX_WINDOW_CALLS calls or
+    MAX_BUCKETS slices), and every allocation is sized by PyMem_Calloc, which refuses
+    a count times a size that overflows.
     """
 
     cdef bint by_time
-    cdef long size
+    cdef Py_ssize_t size
     cdef double width
     cdef unsigned char *outcomes  # by count: one byte a call, bit 0 failed, bit 1 slow
-    cdef long *buckets  # by time: calls, failures, slows of each slice, side by side
-    cdef long head
+    cdef long long *buckets  # by time: calls, failures, slows of each slice, side by side
+    cdef Py_ssize_t head
     cdef long long newest  # by time: index (now // width) of the newest slice
     cdef bint has_newest
-    cdef long calls
-    cdef long failures
-    cdef long slows
+    cdef long long calls
+    cdef long long failures
+    cdef long long slows
 
     def __cinit__(self, rule):
         self.size = rule.window_size
         self.by_time = rule.code == TIME_WINDOW
         if self.by_time:
             self.width = rule.window_seconds / self.size
-            self.buckets = <long *>PyMem_Malloc(3 * self.size * sizeof(long))
+            self.buckets = <long long *>PyMem_Calloc(3 * self.size, sizeof(long long))
             if self.buckets == NULL:
                 raise MemoryError()
         else:
-            self.outcomes = <unsigned char *>PyMem_Malloc(self.size)
+            self.outcomes = <unsigned char *>PyMem_Calloc(self.size, 1)
             if self.outcomes == NULL:
                 raise MemoryError()
         self.clear()
@@ -699,15 +787,16 @@ cdef class Window:
     cdef void clear(self) noexcept:
         """Forget every call."""
         if self.by_time:
-            memset(self.buckets, 0, 3 * self.size * sizeof(long))
-        self.head = self.calls = self.failures = self.slows = 0
+            memset(self.buckets, 0, 3 * self.size * sizeof(long long))
+        self.head = 0
+        self.calls = self.failures = self.slows = 0
         self.has_newest = False
 
     cdef void record(self, int failed, int slow, double now) noexcept:
         """Add a call (at ``now``, for a window by time)."""
         cdef unsigned char oldest
         cdef long long index
-        cdef long step, last, slot
+        cdef Py_ssize_t step, last, slot
         if not self.by_time:
             if self.calls == self.size:
                 oldest = self.outcomes[self.head]
@@ -720,22 +809,24 @@ cdef class Window:
             self.failures += failed
             self.slows += slow
             return
+        # A checked clock (|now| <= MAX_CLOCK) and slice (>= 1 us) keep this well
+        # inside a long long.
         index = <long long>floor(now / self.width)
         if not self.has_newest:
             self.newest = index
             self.has_newest = True
         elif index > self.newest:
             # Each slice between the newest and this one is emptied once: O(1) amortized.
-            last = <long>min(index - self.newest, <long long>self.size)
+            last = <Py_ssize_t>min(index - self.newest, <long long>self.size)
             for step in range(1, last + 1):
-                slot = 3 * <long>((self.newest + step) % self.size)
+                slot = 3 * <Py_ssize_t>((self.newest + step) % self.size)
                 self.calls -= self.buckets[slot]
                 self.failures -= self.buckets[slot + 1]
                 self.slows -= self.buckets[slot + 2]
                 self.buckets[slot] = self.buckets[slot + 1] = self.buckets[slot + 2] = 0
             self.newest = index
         # A call stamped before the newest slice (a clock that stepped back) joins it.
-        slot = 3 * <long>(self.newest % self.size)
+        slot = 3 * <Py_ssize_t>(self.newest % self.size)
         self.buckets[slot] += 1
         self.buckets[slot + 1] += failed
         self.buckets[slot + 2] += slow

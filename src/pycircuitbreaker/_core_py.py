@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 from . import _async, _constants
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
-from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_EXIT_WITHOUT_ENTER
+from ._constants import (
+    MSG_BACKOFF_FAILED,
+    MSG_BOOKKEEPING_FAILED,
+    MSG_EXIT_WITHOUT_ENTER,
+    MSG_NOT_INITIALISED,
+    MSG_REINIT,
+)
 from ._events import announce, logger
 from ._metrics import (
     BreakerMetrics,
@@ -25,13 +31,13 @@ from ._metrics import (
     tally_value,
     transitions_by_state,
 )
-from ._validate import seconds
+from ._misuse import never_ran
+from ._validate import clock_value, seconds
 from ._window_py import make_window, tripped
 from ._wrapping import decorate
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
-from .strategies import Strategy
 
 if TYPE_CHECKING:
     from typing_extensions import Concatenate
@@ -133,11 +139,28 @@ class CircuitBreaker:
         "_slow_calls",
         "_transitions",
         "_entered_at",
+        "_init_started",
         "__weakref__",
     )
 
     def __init__(self, *args: Any, **options: Any) -> None:
+        # Once only: a breaker in use cannot change its configuration under its callers.
+        if _is_set(self, "_init_started"):
+            raise RuntimeError(MSG_REINIT)
+        self._init_started = True
+        # User code may run until the fields are set (a strategy's attributes, the
+        # backoff, the clock): a call it makes meanwhile meets a breaker with no fields,
+        # which refuses it (see __getattr__).
         config = make_config(args, options)
+        if isinstance(config.recovery_timeout, Backoff):
+            backoff: Backoff | None = config.recovery_timeout
+            next_timeout = seconds("recovery_timeout", config.recovery_timeout.timeout(0))
+        else:
+            backoff, next_timeout = None, config.recovery_timeout
+        window = make_window(config.rule) if config.rule is not None else None
+        # An injected clock is checked on every read; time.monotonic needs no check.
+        clock = time.monotonic if config.clock is None else _checked_clock(config.clock)
+        entered_at = initial_clock(time.monotonic if config.clock is None else config.clock)
         self._config = config
         self._id = config.breaker_id
         self._detect_error = config.detect_error
@@ -146,12 +169,8 @@ class CircuitBreaker:
         self._whitelist = config.exception_whitelist
         self._recovery_threshold = config.recovery_threshold
         # A Backoff policy decides each open period; a number is every open period.
-        if isinstance(config.recovery_timeout, Backoff):
-            self._backoff: Backoff | None = config.recovery_timeout
-            self._next_timeout = seconds("recovery_timeout", self._backoff.timeout(0))
-        else:
-            self._backoff = None
-            self._next_timeout = config.recovery_timeout
+        self._backoff = backoff
+        self._next_timeout = next_timeout
         # Openings since the breaker was last CLOSED (or forced open, or disabled).
         self._openings = 0
         # Length of the current (or, before the first opening, the next) open period.
@@ -161,11 +180,11 @@ class CircuitBreaker:
         self._fallback = config.fallback
         self._strategy = config.strategy_code
         # Window strategies record every counted call of a CLOSED (or DISABLED) breaker.
-        self._rule = config.strategy if isinstance(config.strategy, Strategy) else None
-        self._window = make_window(self._rule) if self._rule is not None else None
+        self._rule = config.rule
+        self._window = window
         # Set when slow calls count: then every call is timed.
         self._slow_call_duration = self._rule.slow_call_duration if self._rule else None
-        self._clock = time.monotonic if config.clock is None else config.clock
+        self._clock = clock
         # Guards every counter update; never held while user code runs. Reentrant,
         # because the cycle collector may finalize a guarded generator (which gives its
         # permit back) at any allocation, including one made while this lock is held.
@@ -190,17 +209,20 @@ class CircuitBreaker:
         self._rejections = new_tally()
         self._slow_calls = new_tally()
         self._transitions = [0] * len(STATE_BY_CODE)
-        self._entered_at = initial_clock(self._clock)
-        # With a storage, every decision is the shared state's (see _shared).
-        self._shared: SharedState | None = None
-        if config.storage is not None:
-            self._shared = config.storage.attach(self, config)
-            self._state = _SHARED
+        self._entered_at = entered_at
         # Read by async wrappers: see _async.QuietView.
         self._quiet = _async.QuietView()
         # One tally with the async wrappers, which count their quiet successes in it.
         self._successes = self._quiet.successes
+        self._shared: SharedState | None = None
         self._sync_quiet()
+        # Every field is set: from here on the breaker works (as a local one until the
+        # storage is attached).
+        if config.storage is not None:
+            # With a storage, every decision is the shared state's (see _shared).
+            self._shared = config.storage.attach(self, config)
+            self._state = _SHARED
+            self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
 
@@ -216,7 +238,8 @@ class CircuitBreaker:
         try:
             result = func(*args, **kwargs)
         except Exception as error:
-            self._record_exception(error, generation)
+            if not never_ran(error):
+                self._record_exception(error, generation)
             raise
         if self._detect_error is not None and self._detect_error(result):
             self._record_error(result, generation)
@@ -241,7 +264,7 @@ class CircuitBreaker:
         except BaseException as error:
             if permit:
                 self._release(generation)
-            if isinstance(error, Exception):
+            if isinstance(error, Exception) and not never_ran(error):
                 self._record_exception(error, generation, start)
             raise
         if permit:
@@ -339,12 +362,19 @@ class CircuitBreaker:
             else:
                 rejected = state == _OPEN or state == _FORCED_OPEN
             rejection = self._rejection(state, now) if rejected else None
-            admitted = (self._generation, state, permit)
-        if changed:
-            self._announce(_OPEN, _HALF_OPEN, None)
-        if rejection is None:
-            return admitted + (self._call_start(),)
-        next(self._rejections)
+            generation = self._generation
+        if rejection is not None:
+            next(self._rejections)
+        try:
+            if changed:
+                self._announce(_OPEN, _HALF_OPEN, None)
+            if rejection is None:
+                return generation, state, permit, self._call_start()
+        except BaseException:
+            # A callback or the clock stopped the call before it ran: its permit goes back.
+            if permit:
+                self._release(generation)
+            raise
         if with_fallback:
             return None
         try:
@@ -446,7 +476,7 @@ class CircuitBreaker:
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(1, error, generation, start)
             return
-        now = None
+        now: float | None = None
         while True:
             if now is None and self._may_trip():
                 # This may trip: read the clock outside the lock, so no user code runs
@@ -541,10 +571,13 @@ class CircuitBreaker:
             old = self._state
             if old != _OPEN:
                 self._open(now)
-        if noticed:
-            self._announce(_OPEN, _HALF_OPEN, None)
-        if old != _OPEN:
-            self._announce(old, _OPEN, None)
+        # Both moves are announced, even if a callback of the first raises.
+        try:
+            if noticed:
+                self._announce(_OPEN, _HALF_OPEN, None)
+        finally:
+            if old != _OPEN:
+                self._announce(old, _OPEN, None)
 
     def reset(self) -> None:
         """Close the breaker and clear its counters, from any state."""
@@ -660,7 +693,39 @@ class CircuitBreaker:
         )
 
     def __repr__(self) -> str:
+        if not _is_set(self, "_quiet"):
+            return "<CircuitBreaker (not initialised)>"
         return f"<CircuitBreaker id={self._id!r} state={self.state.name}>"
+
+    # Hidden from type checkers, to which a __getattr__ would make every name exist.
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name):
+            # Reached only when a field is read before __init__ has set it.
+            if name in _FIELDS:
+                raise RuntimeError(MSG_NOT_INITIALISED)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_FIELDS = frozenset(CircuitBreaker.__slots__) - {"__weakref__", "_init_started"}
+
+
+def _is_set(breaker: CircuitBreaker, field: str) -> bool:
+    """Return whether ``breaker``'s slot ``field`` holds a value (without __getattr__)."""
+    try:
+        getattr(CircuitBreaker, field).__get__(breaker)
+    except AttributeError:
+        return False
+    return True
+
+
+def _checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
+    """Return ``clock`` wrapped so that every value it returns is checked (see clock_value)."""
+
+    def checked() -> float:
+        return clock_value(clock())
+
+    return checked
 
 
 def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -678,7 +743,8 @@ def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[
         try:
             result = func(*args, **kwargs)
         except Exception as error:
-            breaker._record_exception(error, generation)
+            if not never_ran(error):
+                breaker._record_exception(error, generation)
             raise
         if detect_error is not None and detect_error(result):
             breaker._record_error(result, generation)

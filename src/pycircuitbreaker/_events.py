@@ -1,4 +1,10 @@
-"""Run user callbacks so that a failing one never changes the caller's outcome."""
+"""Run user callbacks so that a failing one never changes the caller's outcome.
+
+An Exception from a callback is logged and swallowed. Any other BaseException
+(KeyboardInterrupt, SystemExit, ...) is the user's wish to stop, so it reaches the
+caller, but only once the transition is complete: its other callbacks have run, and
+the core has finished its own bookkeeping (permits given back, the rejection counted).
+"""
 
 from __future__ import annotations
 
@@ -23,12 +29,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(LOGGER_NAME)
 
 
-def fire(callback: Callable[..., Any], name: str, breaker: CircuitBreaker, *args: Any) -> None:
-    """Call ``callback(breaker, *args)``; log and swallow any Exception it raises."""
+def fire(callback: Callable[..., Any], name: str, breaker: CircuitBreaker,
+         *args: Any) -> BaseException | None:
+    """Call ``callback(breaker, *args)``; log and swallow any Exception it raises.
+
+    Return any other BaseException it raised, for the caller to raise when done.
+    """
     try:
         callback(breaker, *args)
     except Exception:
         logger.exception(MSG_CALLBACK_FAILED, breaker.id, name)
+    except BaseException as interrupt:
+        return interrupt
+    return None
 
 
 def _log(breaker: CircuitBreaker, old: int, new: int, cause: object) -> None:
@@ -59,19 +72,30 @@ def announce(breaker: CircuitBreaker, old: int, new: int, cause: object) -> None
 
     on_state_change comes first, then the callback of the state entered: on_open
     (with the exception or result that tripped it, None when tripped by hand),
-    on_half_open or on_close. Called after the transition, outside any lock.
+    on_half_open or on_close. Called after the transition, outside any lock. Every
+    callback runs; then the first BaseException one raised, if any, is raised.
     """
     _log(breaker, old, new, cause)
     config = breaker.config
+    interrupt = None
     if config.on_state_change is not None:
-        fire(config.on_state_change, "on_state_change", breaker,
-             STATE_BY_CODE[old], STATE_BY_CODE[new])
+        interrupt = fire(config.on_state_change, "on_state_change", breaker,
+                         STATE_BY_CODE[old], STATE_BY_CODE[new])
+    raised = None
     if new == OPEN:
         if config.on_open is not None:
-            fire(config.on_open, "on_open", breaker, cause)
+            raised = fire(config.on_open, "on_open", breaker, cause)
     elif new == HALF_OPEN:
         if config.on_half_open is not None:
-            fire(config.on_half_open, "on_half_open", breaker)
+            raised = fire(config.on_half_open, "on_half_open", breaker)
     elif new == CLOSED:
         if config.on_close is not None:
-            fire(config.on_close, "on_close", breaker)
+            raised = fire(config.on_close, "on_close", breaker)
+    if interrupt is None:
+        interrupt = raised
+    if interrupt is not None:
+        try:
+            raise interrupt
+        finally:
+            # Break the frame -> exception cycle, as the cores do for rejections.
+            interrupt = raised = None

@@ -16,6 +16,7 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._async import NOT_COUNTED
+from ._misuse import never_ran
 
 if TYPE_CHECKING:
     from ._core_py import CircuitBreaker
@@ -53,7 +54,7 @@ def _admit(breaker: CircuitBreaker, func: Callable[..., Any], args: tuple[Any, .
     try:
         generator = func(*args, **kwargs)
     except BaseException as error:
-        admission.settle(error)
+        admission.settle(NOT_COUNTED if never_ran(error) else error)
         raise
     return admission, generator
 

@@ -45,18 +45,21 @@ static double pcb_wall(void) {
 /* The number of real states (CLOSED ... DISABLED); _core_c.pyx checks it at import. */
 #define PCB_STATES 5
 
-/* A breaker's counters and state: a field of the Cython CircuitBreaker. */
+/* A breaker's counters and state: a field of the Cython CircuitBreaker. Counts are
+ * long long, 64 bits on every platform (long is 32 on Windows): a DISABLED breaker's
+ * error count grows without bound. The options stored here are checked by _config to
+ * lie in 1 .. MAX_COUNT (2**31 - 1). */
 typedef struct {
     int state;
     int strategy;
-    long error_count;
-    long success_count;
-    long error_threshold;
-    long recovery_threshold;
-    long half_open_max_calls; /* 0: no limit */
-    long permits_in_use;
+    long long error_count;
+    long long success_count;
+    long long error_threshold;
+    long long recovery_threshold;
+    long long half_open_max_calls; /* 0: no limit */
+    long long permits_in_use;
     unsigned long long generation;
-    long openings;       /* openings since last CLOSED (or forced open, or disabled) */
+    long long openings;  /* openings since last CLOSED (or forced open, or disabled) */
     double open_timeout; /* length of the current (before the first: next) open period */
     double next_timeout; /* length of the next open period */
     double recover_at;
@@ -98,8 +101,8 @@ static int PCB_CLOSED;
 static Py_ssize_t pcb_core_offset;
 static Py_ssize_t pcb_target_offset;
 /* Slow paths (Cython). pcb_admit answers as above and stores the generation the call
- * is admitted in; pcb_record_exception never fails; the other two return -1 only with
- * an exception set. */
+ * is admitted in; pcb_record_exception fails only when a callback raised a BaseException
+ * that is not an Exception; all return -1 only with an exception set. */
 static int (*pcb_admit)(PyObject *breaker, int with_fallback, unsigned long long *generation);
 static int (*pcb_record_exception)(PyObject *breaker, PyObject *error,
                                    unsigned long long generation, double start);
@@ -111,21 +114,51 @@ static double (*pcb_now)(PyObject *breaker);
 
 #define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
 
-/* Count the pending exception if it is an Exception; leave it pending, untouched. */
+/* Whether ``error``, with ``traceback``, was raised by making the call rather than by
+ * the callee: a TypeError with no frame of the callee's (not callable, arguments that do
+ * not bind). It is not counted; the rule is _misuse.never_ran's, where the traceback
+ * holds the calling frame alone, since a Python caller's frame is already in it. */
+static int pcb_never_ran(PyObject *error, PyObject *traceback) {
+    return traceback == NULL && PyErr_GivenExceptionMatches(error, PyExc_TypeError);
+}
+
+/* Count the pending exception if it is an Exception and the callee ran. It stays
+ * pending, untouched, unless counting it fired a callback that raised a BaseException
+ * (see _events): that one is pending instead, with the call's error as its context, as
+ * if raised in an ``except`` clause handling it, which is what the pure twin does. */
 static void pcb_after_exception(PyObject *breaker, unsigned long long generation,
                                 double start) {
     /* BaseExceptions that are not Exceptions (KeyboardInterrupt, ...) never count. */
     if (!PyErr_ExceptionMatches(PyExc_Exception)) return;
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *error = PyErr_GetRaisedException();
-    pcb_record_exception(breaker, error, generation, start);
+    PyObject *traceback = PyException_GetTraceback(error);
+    int never_ran = pcb_never_ran(error, traceback);
+    Py_XDECREF(traceback);
+    if (!never_ran && pcb_record_exception(breaker, error, generation, start) < 0) {
+        PyObject *raised = PyErr_GetRaisedException();
+        PyException_SetContext(raised, error); /* steals error */
+        PyErr_SetRaisedException(raised);
+        return;
+    }
     PyErr_SetRaisedException(error);
 #else
     PyObject *type, *error, *traceback;
     PyErr_Fetch(&type, &error, &traceback);
     PyErr_NormalizeException(&type, &error, &traceback);
     if (traceback != NULL) PyException_SetTraceback(error, traceback);
-    pcb_record_exception(breaker, error, generation, start);
+    if (!pcb_never_ran(error, traceback)
+            && pcb_record_exception(breaker, error, generation, start) < 0) {
+        PyObject *raised_type, *raised, *raised_traceback;
+        PyErr_Fetch(&raised_type, &raised, &raised_traceback);
+        PyErr_NormalizeException(&raised_type, &raised, &raised_traceback);
+        if (raised_traceback != NULL) PyException_SetTraceback(raised, raised_traceback);
+        PyException_SetContext(raised, error); /* steals error */
+        Py_DECREF(type);
+        Py_XDECREF(traceback);
+        PyErr_Restore(raised_type, raised, raised_traceback);
+        return;
+    }
     PyErr_Restore(type, error, traceback);
 #endif
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._validate import clock_value
 from .state import STATE_BY_CODE, CircuitBreakerState
 
 if TYPE_CHECKING:
@@ -77,12 +78,14 @@ def initial_clock(clock: Callable[[], float]) -> float:
     """Return ``clock()`` as a breaker is made, or NaN if it raises.
 
     A breaker whose clock fails still guards CLOSED calls, which read no clock; only
-    its time in the first state is unknown.
+    its time in the first state is unknown. A value no clock could return (None, NaN,
+    a string) is a mistake in the clock, refused at once with a clear error.
     """
     try:
-        return clock()
+        value = clock()
     except Exception:
         return math.nan
+    return clock_value(value)
 
 
 def elapsed(now: float, since: float) -> float:

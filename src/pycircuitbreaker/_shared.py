@@ -28,11 +28,11 @@ from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
+from ._misuse import never_ran
 from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
-from .strategies import Strategy
 
 if TYPE_CHECKING:
     from ._config import BreakerConfig
@@ -53,7 +53,7 @@ DISABLED = _constants.DISABLED
 # The first item of a token: who admitted the call.
 _SHARED, _LOCAL = "shared", "local"
 # Options of the in-process stand-in: all but those that tie a breaker to the outside.
-_NOT_LOCAL = ("strategy_code", "registry", "storage")
+_NOT_LOCAL = ("strategy_code", "rule", "registry", "storage")
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
 # The call counts of a snapshot, in the order SharedState keeps them.
 _CALL_COUNTS = ("successes", "errors", "ignored_errors", "rejections", "slow_calls")
@@ -155,11 +155,10 @@ class SharedState:
         new_locks_after_fork(self, "_refreshing", "_local_lock", "_pending_lock")
         # A window strategy: the outcomes of CLOSED calls go to the shared window, a
         # batch at a time (see _flush).
-        rule = config.strategy if isinstance(config.strategy, Strategy) else None
-        self._windowed = rule is not None and bool(rule.window_size)
-        self._slow_call_duration = (
-            rule.slow_call_duration if rule is not None and self._windowed else None)
-        if rule is not None and self._windowed:
+        rule = config.rule
+        self._windowed = rule is not None
+        self._slow_call_duration = rule.slow_call_duration if rule is not None else None
+        if rule is not None:
             by_time = rule.code == _constants.TIME_WINDOW
             self._window_args = (
                 "time" if by_time else "count",
@@ -205,7 +204,7 @@ class SharedState:
         try:
             result = func(*args, **kwargs)
         except BaseException as error:
-            self.end(token, error)
+            self.end(token, NOT_COUNTED if never_ran(error) else error)
             raise
         self.end_result(token, result)
         return result
@@ -358,7 +357,19 @@ class SharedState:
             self._orphans.append(lease)  # the script may have run
             raise
         view = self._adopt(reply)
-        self._announce(reply, None)
+        try:
+            self._announce(reply, None)
+        except BaseException:
+            # A callback stopped the call before it ran: count it as the cores do, a
+            # rejection if it was one, and give back a lease it was granted.
+            if not reply[reply_fields.GRANTED]:
+                next(self._counts[_REJECTIONS])
+            elif reply[reply_fields.GRANTED] == 2:
+                try:
+                    yield ("release", lease)
+                except StorageUnavailable:
+                    self._orphans.append(lease)  # given back at the next round trip
+            raise
         granted = reply[reply_fields.GRANTED]
         if granted == 2:
             return (_SHARED, view.epoch, lease, False, start)
@@ -579,8 +590,13 @@ class SharedState:
         new = reply[reply_fields.STATE]
         if reply[reply_fields.NOTICED] and new != HALF_OPEN:
             next(self._transitions[HALF_OPEN])
-            announce(self._breaker, OPEN, HALF_OPEN, None)
-            old = HALF_OPEN
+            next(self._transitions[new])
+            # Both moves are announced, even if a callback of the first raises.
+            try:
+                announce(self._breaker, OPEN, HALF_OPEN, None)
+            finally:
+                announce(self._breaker, HALF_OPEN, new, cause)
+            return
         next(self._transitions[new])
         announce(self._breaker, old, new, cause)
 

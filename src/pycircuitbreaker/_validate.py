@@ -5,7 +5,7 @@ import math
 from numbers import Real
 from typing import Any, TypeVar
 
-from ._constants import MSG_ASYNC_CALLBACK
+from ._constants import MAX_CLOCK, MAX_COUNT, MAX_SECONDS, MSG_ASYNC_CALLBACK, MSG_CLOCK_VALUE
 
 T = TypeVar("T")
 
@@ -15,26 +15,46 @@ def describe(value: object) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def positive_int(name: str, value: Any) -> int:
-    """Return ``value`` if it is an int >= 1, else raise naming ``name``."""
+def positive_int(name: str, value: Any, maximum: int = MAX_COUNT) -> int:
+    """Return ``value`` if it is an int from 1 to ``maximum``, else raise naming ``name``."""
     # bool is an int subclass, but True as a threshold is always a mistake.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {describe(value)}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not 1 <= value <= maximum:
+        raise ValueError(f"{name} must be an int from 1 to {maximum}, got {value!r}")
     return int(value)
 
 
-def seconds(name: str, value: Any, above_zero: bool = False) -> float:
-    """Return ``value`` as float seconds if it is finite and >= 0 (or > 0), else raise."""
+def seconds(name: str, value: Any, above_zero: bool = False, minimum: float = 0.0,
+            maximum: float = MAX_SECONDS) -> float:
+    """Return ``value`` as float seconds if it is within range, else raise naming ``name``.
+
+    The range is ``minimum`` (excluded with ``above_zero``) to ``maximum``; NaN and
+    infinities never are in it.
+    """
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number of seconds, got {describe(value)}")
-    result = float(value)
-    if above_zero:
-        if not math.isfinite(result) or result <= 0:
-            raise ValueError(f"{name} must be finite and > 0 seconds, got {value!r}")
-    elif not math.isfinite(result) or result < 0:
-        raise ValueError(f"{name} must be finite and >= 0 seconds, got {value!r}")
+    result = _to_float(value)
+    low_ok = result > minimum if above_zero else result >= minimum
+    if not (low_ok and result <= maximum):  # False for NaN too
+        low = f"> {minimum:g}" if above_zero else f">= {minimum:g}"
+        raise ValueError(
+            f"{name} must be a number of seconds {low} and <= {maximum:g}, got {value!r}"
+        )
+    return result
+
+
+def clock_value(value: Any) -> float:
+    """Return what a clock returned as float seconds, or raise if no clock could return it."""
+    if isinstance(value, float):
+        result = value
+    elif isinstance(value, Real) and not isinstance(value, bool):
+        result = _to_float(value)
+    else:
+        raise TypeError(MSG_CLOCK_VALUE.format(limit=MAX_CLOCK, value=describe(value)))
+    # Also False for NaN.
+    if not -MAX_CLOCK <= result <= MAX_CLOCK:
+        raise ValueError(MSG_CLOCK_VALUE.format(limit=MAX_CLOCK, value=repr(value)))
     return result
 
 
@@ -42,7 +62,15 @@ def real(name: str, value: Any) -> float:
     """Return ``value`` as a float if it is a real number (not bool), else raise."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
-    return float(value)
+    return _to_float(value)
+
+
+def _to_float(value: Any) -> float:
+    """Return ``value`` as a float: infinite when it is too large for one."""
+    try:
+        return float(value)
+    except (OverflowError, ValueError):  # e.g. an int of 400 digits
+        return math.inf if value > 0 else -math.inf
 
 
 def callable_or_none(name: str, value: T, sync: bool = True) -> T:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional, Union, cast
 from . import _constants
 
 if TYPE_CHECKING:
-    from .strategies import Strategy
+    from .strategies import WindowRule
 
 
 class CountWindow:
@@ -88,17 +88,15 @@ class TimeWindow:
         self.slows += slow
 
 
-def make_window(strategy: "Strategy") -> Union[CountWindow, TimeWindow, None]:
-    """Return the window ``strategy`` judges, or None for the counting rules."""
-    if strategy.code == _constants.COUNT_WINDOW:
-        return CountWindow(strategy.window_size)
-    if strategy.code == _constants.TIME_WINDOW:
-        # Every time_window sets window_seconds; only the base class leaves it None.
-        return TimeWindow(cast(float, strategy.window_seconds), strategy.window_size)
-    return None
+def make_window(rule: "WindowRule") -> Union[CountWindow, TimeWindow]:
+    """Return the window ``rule`` judges."""
+    if rule.code == _constants.COUNT_WINDOW:
+        return CountWindow(rule.window_size)
+    # A time window's rule always has its seconds.
+    return TimeWindow(cast(float, rule.window_seconds), rule.window_size)
 
 
-def tripped(window: Union[CountWindow, TimeWindow], strategy: "Strategy") -> bool:
+def tripped(window: Union[CountWindow, TimeWindow], strategy: "WindowRule") -> bool:
     """Return whether ``window``'s rates call for opening under ``strategy``."""
     calls = window.calls
     if calls < strategy.minimum_calls:

@@ -9,10 +9,11 @@ import math
 import random as _random
 from typing import Any, Optional
 
+from ._constants import MAX_SECONDS
 from ._validate import describe, real, seconds
 
 #: Longest open period any policy returns (about 31 years): keeps datetimes valid.
-MAX_TIMEOUT = 1e9
+MAX_TIMEOUT = MAX_SECONDS
 
 
 class Backoff:

@@ -14,10 +14,11 @@ the rate of calls that took at least that long reaches ``slow_call_rate``.
 """
 
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from . import _constants, _validate
-from ._validate import positive_int, real, seconds
+from ._constants import MAX_BUCKETS, MAX_WINDOW_CALLS, MIN_WINDOW_SECONDS
+from ._validate import describe, positive_int, real, seconds
 
 
 class CircuitBreakerStrategy(Enum):
@@ -90,7 +91,7 @@ class count_window(_FailureRate):
     def __init__(self, size: int = 100, failure_rate: float = 0.5,
                  minimum_calls: Optional[int] = None, slow_call_duration: Optional[float] = None,
                  slow_call_rate: float = 1.0) -> None:
-        self.window_size = positive_int("size", size)
+        self.window_size = positive_int("size", size, MAX_WINDOW_CALLS)
         self._set_rates(failure_rate, size if minimum_calls is None else minimum_calls,
                         slow_call_duration, slow_call_rate)
         if self.minimum_calls > self.window_size:
@@ -115,8 +116,8 @@ class time_window(_FailureRate):
                  buckets: int = 10, slow_call_duration: Optional[float] = None,
                  slow_call_rate: float = 1.0) -> None:
         # The parameter shadows the seconds() check, hence the module path.
-        self.window_seconds = _validate.seconds("seconds", seconds, above_zero=True)
-        self.window_size = positive_int("buckets", buckets)
+        self.window_seconds = _validate.seconds("seconds", seconds, minimum=MIN_WINDOW_SECONDS)
+        self.window_size = positive_int("buckets", buckets, MAX_BUCKETS)
         self._set_rates(failure_rate, minimum_calls, slow_call_duration, slow_call_rate)
 
     def __repr__(self) -> str:
@@ -124,6 +125,56 @@ class time_window(_FailureRate):
             f"time_window(seconds={self.window_seconds!r}, buckets={self.window_size!r}, "
             f"{self._rates_repr()})"
         )
+
+
+class WindowRule(NamedTuple):
+    """The validated, immutable parameters of a window strategy, as the cores read them.
+
+    A snapshot taken once, when a breaker is built: a strategy object is the user's and
+    stays mutable, so the cores never read it again.
+    """
+
+    code: int
+    window_size: int
+    #: A time window's length; None for a count window.
+    window_seconds: Optional[float]
+    minimum_calls: int
+    failure_rate: float
+    slow_call_duration: Optional[float]
+    slow_call_rate: float
+
+
+def window_rule(strategy: Any) -> Optional[WindowRule]:
+    """Return the checked parameters of a window ``strategy``; None for the counting rules.
+
+    Checked again here, not only by the constructors: a strategy is a plain object that
+    may be changed after it was made, or a subclass that never ran them.
+    """
+    code = strategy_code(strategy)
+    if code != _constants.COUNT_WINDOW and code != _constants.TIME_WINDOW:
+        return None
+    if code == _constants.COUNT_WINDOW:
+        size = positive_int("size", strategy.window_size, MAX_WINDOW_CALLS)
+        window_seconds = None
+    else:
+        size = positive_int("buckets", strategy.window_size, MAX_BUCKETS)
+        window_seconds = _validate.seconds("seconds", strategy.window_seconds,
+                                           minimum=MIN_WINDOW_SECONDS)
+    minimum_calls = positive_int("minimum_calls", strategy.minimum_calls)
+    if code == _constants.COUNT_WINDOW and minimum_calls > size:
+        raise ValueError(f"minimum_calls must be <= size ({size}), got {minimum_calls!r}")
+    slow_call_duration = strategy.slow_call_duration
+    if slow_call_duration is not None:
+        slow_call_duration = seconds("slow_call_duration", slow_call_duration)
+    return WindowRule(
+        code=code,
+        window_size=size,
+        window_seconds=window_seconds,
+        minimum_calls=minimum_calls,
+        failure_rate=_rate("failure_rate", strategy.failure_rate),
+        slow_call_duration=slow_call_duration,
+        slow_call_rate=_rate("slow_call_rate", strategy.slow_call_rate),
+    )
 
 
 _CODE_BY_STRATEGY = {
@@ -136,6 +187,11 @@ def strategy_code(strategy: Any) -> int:
     """Return the core's integer code for ``strategy``, or raise ValueError."""
     # The base class has no code: it is not a strategy of its own.
     if isinstance(strategy, Strategy) and strategy.code is not None:
+        if type(strategy.code) is not int or strategy.code not in _KNOWN_CODES:
+            raise ValueError(
+                f"strategy {strategy!r} has an unknown code {describe(strategy.code)}; "
+                f"subclass consecutive_errors, net_errors, count_window or time_window"
+            )
         return strategy.code
     try:
         return _CODE_BY_STRATEGY[strategy]
@@ -144,6 +200,11 @@ def strategy_code(strategy: Any) -> int:
             f"strategy must be a CircuitBreakerStrategy member (SINGLE_RESET or NET_ERROR) "
             f"or a strategy object such as count_window(), got {strategy!r}"
         ) from None
+
+
+_KNOWN_CODES = frozenset(
+    {_constants.SINGLE_RESET, _constants.NET_ERROR, _constants.COUNT_WINDOW, _constants.TIME_WINDOW}
+)
 
 
 def _rate(name: str, value: Any) -> float:
