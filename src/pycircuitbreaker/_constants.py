@@ -54,6 +54,10 @@ MSG_BOOKKEEPING_FAILED = (
     "circuit breaker %r: recording a call's outcome failed; the call's own exception stands"
 )
 MSG_BACKOFF_FAILED = "circuit breaker %r: the backoff policy failed; keeping the last open period"
+MSG_INVALID_STATE = (
+    "circuit breaker %r: the state stored for it is not valid (%s); deciding locally, and "
+    "overwriting it with the local state"
+)
 MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 # Transitions, logged once each (never per call): opening at WARNING, the rest at INFO.
 MSG_TRANSITION = "circuit breaker %r: %s -> %s"

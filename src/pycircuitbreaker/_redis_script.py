@@ -5,6 +5,12 @@ in (configuration stays out of Redis), writes it back with a TTL and returns the
 Time is Redis ``TIME``, so the hosts' clocks never matter. A missing key (flushed,
 evicted, expired) reads as a new CLOSED breaker and is written back on the next change.
 
+Nothing read from Redis is trusted: every field must be an integer written the way this
+script writes it, within its range, and every window entry too. An operation that finds
+otherwise stops there and answers ``{'invalid', field}``; only ``force`` goes on, from a
+new CLOSED state, which is how the caller repairs it. So no stored value can make the
+script fail, allocate or loop without bound.
+
 KEYS: the state hash, the set of trial-call leases and the failure-rate window (a string
 of one byte per call for a count window, a hash of per-slice totals for a time window);
 the caller gives all three the same hash tag, so they live in one Redis Cluster slot.
@@ -16,7 +22,15 @@ from . import _constants
 # Positions in the script's reply.
 (STATE, ERRORS, SUCCESSES, RECOVER_AT, OPENED_AT, EPOCH, OPENINGS, NOW, LEASES,
  OLD_STATE, NOTICED, GRANTED) = range(12)
+REPLY_FIELDS = 12
 NO_STATE = -1  # OLD_STATE when the operation changed nothing
+INVALID = b"invalid"  # first item of the reply when the stored state is not valid
+
+# The largest integer stored or answered: exact in a Lua number (a double), and longer
+# than any count or millisecond timestamp can grow.
+MAX_INTEGER = 2**53
+# The longest open period, in ms (MAX_SECONDS of the options).
+MAX_PERIOD_MS = int(_constants.MAX_SECONDS * 1000)
 
 SCRIPT = """
 local CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED = {CLOSED}, {OPEN}, {HALF_OPEN}, \
@@ -25,26 +39,72 @@ local NET_ERROR = {NET_ERROR}
 local op, ttl = ARGV[1], tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local MAX_INTEGER, MAX_PERIOD = {MAX_INTEGER}, {MAX_PERIOD_MS}
+
+-- Whether ``key`` is missing or of type ``want``: any command of another type fails.
+local function typed(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  return t == 'none' or t == want
+end
+
+if not (typed(KEYS[1], 'hash') and typed(KEYS[2], 'zset')) then
+  if op ~= 'force' then return {{'invalid', 'type'}} end
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+end
 local h = redis.call('HMGET', KEYS[1], 's', 'e', 'c', 'r', 'o', 'g', 'n', 'wc', 'wf', 'ws',
                     'wh', 'wn')
-local dirty = h[1] == false
-if dirty then
-  -- The state is gone (flushed, evicted, expired): leases and a window left behind
-  -- belong to a breaker that no longer exists.
-  redis.call('DEL', KEYS[2], KEYS[3])
+local names = {{'s', 'e', 'c', 'r', 'o', 'g', 'n', 'wc', 'wf', 'ws', 'wh', 'wn'}}
+local invalid = nil  -- the name of the first field found invalid
+
+-- Return stored field i as an integer in lo..hi, ``default`` when it is missing; a
+-- value this script would never have written marks the state invalid.
+local function int(i, lo, hi, default)
+  local v = h[i]
+  if v == false then return default end
+  local x = nil
+  if #v <= 17 and string.match(v, '^%-?%d+$') then x = tonumber(v) end
+  if x == nil or x < lo or x > hi then
+    invalid = invalid or names[i]
+    return default
+  end
+  return x
 end
-local s = tonumber(h[1]) or CLOSED
-local e = tonumber(h[2]) or 0
-local c = tonumber(h[3]) or 0
-local r = tonumber(h[4]) or 0
-local o = tonumber(h[5]) or now
--- A re-created breaker starts a new epoch that no call admitted before can match.
-local g = tonumber(h[6]) or now
-local n = tonumber(h[7]) or 0
--- The window's running totals: calls, failures, slow calls; the count window's next
--- position, the time window's newest slice.
-local wc, wf, ws = tonumber(h[8]) or 0, tonumber(h[9]) or 0, tonumber(h[10]) or 0
-local wh, wn = tonumber(h[11]) or 0, tonumber(h[12])
+
+local function reset_all()
+  -- A new breaker; leases and a window left behind belong to one that no longer exists.
+  redis.call('DEL', KEYS[2], KEYS[3])
+  return CLOSED, 0, 0, 0, now, now, 0, 0, 0, 0, 0, nil
+end
+
+local dirty = h[1] == false
+local s, e, c, r, o, g, n, wc, wf, ws, wh, wn
+if dirty then
+  -- The state is gone (flushed, evicted, expired). A re-created breaker starts a new
+  -- epoch that no call admitted before can match.
+  s, e, c, r, o, g, n, wc, wf, ws, wh, wn = reset_all()
+else
+  s = int(1, CLOSED, DISABLED, CLOSED)
+  e = int(2, 0, MAX_INTEGER, 0)
+  c = int(3, 0, MAX_INTEGER, 0)
+  -- Redis time may step back a little on a failover: an opening "in the future" is fine.
+  o = int(5, 0, now + MAX_PERIOD, now)
+  r = int(4, 0, o + MAX_PERIOD, 0)
+  g = int(6, -MAX_INTEGER, MAX_INTEGER, now)
+  n = int(7, 0, MAX_INTEGER, 0)
+  -- The window's running totals: calls, failures, slow calls; the count window's next
+  -- position, the time window's newest slice.
+  wc = int(8, 0, MAX_INTEGER, 0)
+  wf = int(9, 0, wc, 0)
+  ws = int(10, 0, wc, 0)
+  wh = int(11, 0, MAX_INTEGER, 0)
+  wn = int(12, -MAX_INTEGER, MAX_INTEGER, nil)
+  if invalid then
+    if op ~= 'force' then return {{'invalid', invalid}} end
+    -- A control overwrites whatever was there: the caller's way to repair it.
+    s, e, c, r, o, g, n, wc, wf, ws, wh, wn = reset_all()
+    dirty = true
+  end
+end
 -- granted: 0 rejected, 1 admitted, 2 admitted holding a trial-call lease.
 local old, noticed, granted = -1, 0, 0
 
@@ -68,9 +128,11 @@ end
 -- Add one call to a count window of ``size`` calls.
 local function count_record(size, failed, slow)
   if wc == size then
-    local oldest = tonumber(redis.call('GETRANGE', KEYS[3], wh, wh)) or 0
-    wf = wf - oldest % 2
-    ws = ws - math.floor(oldest / 2)
+    local byte = redis.call('GETRANGE', KEYS[3], wh, wh)
+    local oldest = 0
+    if string.match(byte, '^[0-3]$') then oldest = tonumber(byte) else invalid = 'window' end
+    wf = math.max(wf - oldest % 2, 0)
+    ws = math.max(ws - math.floor(oldest / 2), 0)
   else
     wc = wc + 1
   end
@@ -80,6 +142,14 @@ local function count_record(size, failed, slow)
   ws = ws + slow
 end
 
+-- Return a time window slice's stored count; anything else marks the window invalid.
+local function slice(v)
+  if v == false then return 0 end
+  if #v <= 17 and string.match(v, '^%d+$') then return tonumber(v) end
+  invalid = 'window'
+  return 0
+end
+
 -- Add one call, made now, to a time window of ``size`` slices of ``width`` ms.
 local function time_record(size, width, failed, slow)
   local index = math.floor(now / width)
@@ -87,20 +157,31 @@ local function time_record(size, width, failed, slow)
     wn = index
   elseif index > wn then
     -- Each slice between the newest and this one is emptied once.
+    -- Each slice between the newest and this one is emptied once: one HMGET and one
+    -- HDEL of at most 3 * size fields, whatever the idle time.
+    local fields = {{}}
     for step = 1, math.min(index - wn, size) do
       local slot = (wn + step) % size
-      local v = redis.call('HMGET', KEYS[3], 'c' .. slot, 'f' .. slot, 's' .. slot)
-      wc = wc - (tonumber(v[1]) or 0)
-      wf = wf - (tonumber(v[2]) or 0)
-      ws = ws - (tonumber(v[3]) or 0)
-      redis.call('HDEL', KEYS[3], 'c' .. slot, 'f' .. slot, 's' .. slot)
+      fields[#fields + 1] = 'c' .. slot
+      fields[#fields + 1] = 'f' .. slot
+      fields[#fields + 1] = 's' .. slot
     end
+    local v = redis.call('HMGET', KEYS[3], unpack(fields))
+    for i = 1, #fields, 3 do
+      local calls, failed, slowed = slice(v[i]), slice(v[i + 1]), slice(v[i + 2])
+      wc = math.max(wc - calls, 0)
+      wf = math.max(wf - failed, 0)
+      ws = math.max(ws - slowed, 0)
+    end
+    redis.call('HDEL', KEYS[3], unpack(fields))
     wn = index
   end
   local slot = wn % size
-  redis.call('HINCRBY', KEYS[3], 'c' .. slot, 1)
-  redis.call('HINCRBY', KEYS[3], 'f' .. slot, failed)
-  redis.call('HINCRBY', KEYS[3], 's' .. slot, slow)
+  -- pcall: a poisoned slice must mark the window invalid, not fail the script.
+  for _, add in ipairs({{{{'c', 1}}, {{'f', failed}}, {{'s', slow}}}}) do
+    local done = redis.pcall('HINCRBY', KEYS[3], add[1] .. slot, add[2])
+    if type(done) == 'table' and done['err'] then invalid = 'window' end
+  end
   wc = wc + 1
   wf = wf + failed
   ws = ws + slow
@@ -164,13 +245,26 @@ elseif op == 'record' then
   end
   if tonumber(ARGV[3]) == g and (s == CLOSED or s == DISABLED) then
     local outcomes, by_time, size = ARGV[4], ARGV[5] == 'time', tonumber(ARGV[6])
+    if not typed(KEYS[3], by_time and 'hash' or 'string')
+        or (not by_time and (wc > size or wh >= size))
+        or (by_time and wn ~= nil and wn - math.floor(now / tonumber(ARGV[7])) > size) then
+      -- A window that does not fit this breaker's: another configuration's, or a
+      -- newest slice the whole window ahead of now.
+      clear_window()
+    end
     for i = 1, #outcomes do
+      if invalid then break end
       local v = tonumber(string.sub(outcomes, i, i))
       if by_time then
         time_record(size, tonumber(ARGV[7]), v % 2, math.floor(v / 2))
       else
         count_record(size, v % 2, math.floor(v / 2))
       end
+    end
+    if invalid then
+      -- A window entry this script never wrote: stop, leave the state hash as it was,
+      -- and let the caller repair it.
+      return {{'invalid', invalid}}
     end
     e = wf
     dirty = true
@@ -235,4 +329,7 @@ return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted}}
     FORCED_OPEN=_constants.FORCED_OPEN,
     DISABLED=_constants.DISABLED,
     NET_ERROR=_constants.NET_ERROR,
+    MAX_INTEGER=MAX_INTEGER,
+    MAX_PERIOD_MS=MAX_PERIOD_MS,
 )
+

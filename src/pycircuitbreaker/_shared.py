@@ -25,7 +25,7 @@ from . import _constants
 from . import _redis_script as reply_fields
 from ._async import NOT_COUNTED
 from ._clock import utc_after, utc_datetime
-from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED
+from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
 from ._misuse import never_ran
@@ -53,6 +53,10 @@ DISABLED = _constants.DISABLED
 # The first item of a token: who admitted the call.
 _SHARED, _LOCAL = "shared", "local"
 # Options of the in-process stand-in: all but those that tie a breaker to the outside.
+# The control that writes a stand-in's state over an invalid stored one: an OPEN or
+# HALF_OPEN stand-in opens the shared breaker anew (the cautious reading).
+_REPAIR_BY_STATE = {CLOSED: CLOSED, OPEN: OPEN, HALF_OPEN: OPEN, FORCED_OPEN: FORCED_OPEN,
+                    DISABLED: DISABLED}
 _NOT_LOCAL = ("strategy_code", "rule", "registry", "storage")
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
 # The call counts of a snapshot, in the order SharedState keeps them.
@@ -88,6 +92,14 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
 
 class StorageUnavailable(Exception):
     """The storage cannot be used now; the breaker falls back to its local state."""
+
+
+class InvalidState(StorageUnavailable):
+    """The storage holds a state for this breaker that it could not have written.
+
+    An outage of that breaker's shared state alone: its call is decided locally, and its
+    next round trip overwrites the stored state with the local stand-in's.
+    """
 
 
 class SharedStorage:
@@ -152,6 +164,8 @@ class SharedState:
         self._local_lock = threading.Lock()
         self._local_opened = False
         self._muted = False
+        # Set when the storage held an invalid state for this breaker (see _note_invalid).
+        self._repair = False
         new_locks_after_fork(self, "_refreshing", "_local_lock", "_pending_lock")
         # A window strategy: the outcomes of CLOSED calls go to the shared window, a
         # batch at a time (see _flush).
@@ -276,6 +290,7 @@ class SharedState:
             try:
                 reply, failure = self._storage.run(self._config.breaker_id, request), None
             except StorageUnavailable as error:
+                self._note_invalid(error)
                 reply, failure = None, error
 
     async def _adrive(self, plan: Plan[T]) -> T:
@@ -291,6 +306,7 @@ class SharedState:
                 reply = await self._storage.arun(self._config.breaker_id, request)
                 failure = None
             except StorageUnavailable as error:
+                self._note_invalid(error)
                 reply, failure = None, error
             except BaseException:
                 # Cancelled mid round trip: a lease it asked for may have been granted.
@@ -298,6 +314,12 @@ class SharedState:
                     self._orphans.append(request[2])
                 plan.close()
                 raise
+
+    def _note_invalid(self, error: StorageUnavailable) -> None:
+        """Log a stored state found invalid, once, and have the next round trip replace it."""
+        if isinstance(error, InvalidState) and not self._repair:
+            self._repair = True
+            logger.warning(MSG_INVALID_STATE, self._config.breaker_id, error)
 
     def _begin_plan(self, with_fallback: bool) -> Plan[Any]:
         local = self._local_while_down()
@@ -681,14 +703,20 @@ class SharedState:
         """Go back to the shared state, reporting an opening made while it was away."""
         # No lock is held across the round trips: a task awaiting them must not block
         # the thread's other tasks.
+        local = self._local
         if self._local_control is not None:
             # A control given while away wins, as it would have in Redis.
             reply = yield ("force", self._local_control, self._open_period_ms())
+        elif self._repair and local is not None:
+            # The stored state was invalid: overwrite it with the stand-in's.
+            state = _REPAIR_BY_STATE[STATE_BY_CODE.index(local.state)]
+            reply = yield ("force", state, self._open_period_ms())
         else:
             reply = yield ("read",)
             if self._local_opened and reply[reply_fields.STATE] == CLOSED:
                 reply = yield ("force", OPEN, self._open_period_ms())
         self._adopt(reply)
+        self._repair = False
         self._leave_local()
         self._storage.recovered()
 

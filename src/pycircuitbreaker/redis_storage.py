@@ -18,11 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from . import _constants
+from . import _redis_script as fields
 from ._redis_script import SCRIPT
-from ._shared import SharedState, SharedStorage, StorageUnavailable, new_locks_after_fork
+from ._shared import (
+    InvalidState,
+    SharedState,
+    SharedStorage,
+    StorageUnavailable,
+    new_locks_after_fork,
+)
 from ._validate import describe, seconds
 
 if TYPE_CHECKING:
@@ -109,12 +116,7 @@ class RedisStorage(SharedStorage):
 
     def attach(self, breaker: Any, config: BreakerConfig) -> SharedState:
         """Return the SharedState that decides for ``breaker``."""
-        name = str(config.breaker_id)
-        if "{" in name or "}" in name:
-            raise ValueError(
-                f"breaker_id of a breaker stored in Redis must not contain braces, "
-                f"got {config.breaker_id!r}"
-            )
+        check_shared_id(config.breaker_id)
         return SharedState(breaker, config, self, self.refresh_interval, self.lease_timeout)
 
     def available(self) -> bool:
@@ -125,9 +127,12 @@ class RedisStorage(SharedStorage):
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
         call = self._script_call(breaker_id, args)
         try:
-            return self._script(**call)
-        except RedisError as error:
+            reply = self._script(**call)
+        # Any failure of the client, not only RedisError: whatever goes wrong in the
+        # storage is an outage, never the caller's error.
+        except Exception as error:
             raise self._failed(error) from error
+        return self._checked(reply)
 
     async def arun(self, breaker_id: Hashable, args: tuple[Any, ...]) -> Any:
         """Run one script operation as ``run`` does, on the asyncio client if there is one."""
@@ -135,8 +140,16 @@ class RedisStorage(SharedStorage):
             return self.run(breaker_id, args)
         call = self._script_call(breaker_id, args)
         try:
-            return await self._async_script(**call)
-        except RedisError as error:
+            reply = await self._async_script(**call)
+        except Exception as error:
+            raise self._failed(error) from error
+        return self._checked(reply)
+
+    def _checked(self, reply: Any) -> list[int]:
+        """Return ``reply`` once checked: a malformed one is an outage, like a failure."""
+        try:
+            return check_reply(reply)
+        except ValueError as error:
             raise self._failed(error) from error
 
     def _script_call(self, breaker_id: Hashable, args: tuple[Any, ...]) -> dict[str, Any]:
@@ -158,7 +171,7 @@ class RedisStorage(SharedStorage):
         with self._lock:
             self._fallbacks += 1
 
-    def _failed(self, error: RedisError) -> StorageUnavailable:
+    def _failed(self, error: Exception) -> StorageUnavailable:
         """Start a cool-off after ``error``; return the StorageUnavailable to raise."""
         with self._lock:
             self._down_until = time.monotonic() + self.cool_off
@@ -174,3 +187,51 @@ class RedisStorage(SharedStorage):
 
     def __repr__(self) -> str:
         return f"<RedisStorage prefix={self.prefix!r} client={self.client!r}>"
+
+
+def check_shared_id(breaker_id: object) -> str:
+    """Return ``breaker_id`` if it can name a breaker stored in Redis, else raise.
+
+    It must be a str: the id is the name every process shares, and ``1`` and ``"1"``, or
+    a UUID and its text, would otherwise name one state unawares. Non-empty and without
+    braces, so that its keys share a hash tag (one Cluster slot), and encodable as UTF-8.
+    """
+    if not isinstance(breaker_id, str):
+        raise TypeError(
+            f"breaker_id of a breaker stored in Redis must be a str, the name every process "
+            f"shares, got {describe(breaker_id)}; pass str(breaker_id) if that is the name"
+        )
+    if not breaker_id or "{" in breaker_id or "}" in breaker_id:
+        raise ValueError(
+            f"breaker_id of a breaker stored in Redis must be a non-empty str without "
+            f"braces (its keys share a Redis Cluster hash tag), got {breaker_id!r}"
+        )
+    try:
+        breaker_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"breaker_id of a breaker stored in Redis must encode as UTF-8, got {breaker_id!r}"
+        ) from None
+    return breaker_id
+
+
+def check_reply(reply: object) -> list[int]:
+    """Return the script's ``reply`` if it has the shape and ranges the script gives it.
+
+    Raise InvalidState when the script found the stored state invalid, ValueError when
+    the reply is not one this script can give (a server or proxy answering garbage).
+    """
+    if isinstance(reply, list) and len(reply) == 2 and reply[0] in (fields.INVALID, "invalid"):
+        field = reply[1].decode("ascii", "replace") if isinstance(reply[1], bytes) else reply[1]
+        raise InvalidState(f"the stored field {field!r} is not valid")
+    if not (isinstance(reply, list) and len(reply) == fields.REPLY_FIELDS
+            and all(type(item) is int and -fields.MAX_INTEGER <= item <= fields.MAX_INTEGER for item in reply)):
+        raise ValueError(f"malformed reply from the storage: {reply!r:.200}")
+    if not (_constants.CLOSED <= reply[fields.STATE] <= _constants.DISABLED
+            and min(reply[fields.ERRORS], reply[fields.SUCCESSES], reply[fields.OPENINGS], reply[fields.LEASES]) >= 0
+            and 0 <= reply[fields.OPENED_AT] <= reply[fields.NOW] + fields.MAX_PERIOD_MS
+            and 0 <= reply[fields.RECOVER_AT] <= reply[fields.OPENED_AT] + fields.MAX_PERIOD_MS
+            and fields.NO_STATE <= reply[fields.OLD_STATE] <= _constants.DISABLED
+            and reply[fields.NOTICED] in (0, 1) and reply[fields.GRANTED] in (0, 1, 2)):
+        raise ValueError(f"reply from the storage out of range: {reply!r:.200}")
+    return reply
