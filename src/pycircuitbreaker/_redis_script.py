@@ -12,7 +12,8 @@ new CLOSED state, which is how the caller repairs it. So no stored value can mak
 script fail, allocate or loop without bound.
 
 KEYS: the state hash, the set of trial-call leases and the failure-rate window (a string
-of one byte per call for a count window, a hash of per-slice totals for a time window);
+of one byte per call for a count window, of 12 bytes of totals per slice for a time
+window);
 the caller gives all three the same hash tag, so they live in one Redis Cluster slot.
 ARGV: operation, TTL in ms, then the operation's own arguments.
 """
@@ -142,47 +143,66 @@ local function count_record(size, failed, slow)
   ws = ws + slow
 end
 
--- Return a time window slice's stored count; anything else marks the window invalid.
-local function slice(v)
-  if v == false then return 0 end
-  if #v <= 17 and string.match(v, '^%d+$') then return tonumber(v) end
-  invalid = 'window'
-  return 0
+-- A time window is a string of ``size`` slices of SLICE bytes each: its calls, failures
+-- and slow calls as little-endian uint32 (a missing or short string reads as zeros).
+local SLICE, MAX_UINT32 = 12, 4294967295
+
+-- Return the summed counts of ``n`` slices from slot ``first`` on, and zero them.
+local function take_slices(first, n)
+  local bytes = redis.call('GETRANGE', KEYS[3], first * SLICE, (first + n) * SLICE - 1)
+  local calls, failed, slowed = 0, 0, 0
+  for pos = 1, #bytes - SLICE + 1, SLICE do
+    local c1, f1, s1 = struct.unpack('<I4I4I4', bytes, pos)
+    if f1 > c1 or s1 > c1 then invalid = 'window' end
+    calls, failed, slowed = calls + c1, failed + f1, slowed + s1
+  end
+  if #bytes > 0 then
+    redis.call('SETRANGE', KEYS[3], first * SLICE, string.rep(string.char(0), #bytes))
+  end
+  return calls, failed, slowed
 end
 
--- Add one call, made now, to a time window of ``size`` slices of ``width`` ms.
-local function time_record(size, width, failed, slow)
+-- Move a time window of ``size`` slices of ``width`` ms on to now, emptying the slices
+-- that fell out: one command when it all did, else at most two runs of the ring, each
+-- read and zeroed in one command.
+local function time_roll(size, width)
   local index = math.floor(now / width)
   if wn == nil then
     wn = index
-  elseif index > wn then
-    -- Each slice between the newest and this one is emptied once.
-    -- Each slice between the newest and this one is emptied once: one HMGET and one
-    -- HDEL of at most 3 * size fields, whatever the idle time.
-    local fields = {{}}
-    for step = 1, math.min(index - wn, size) do
-      local slot = (wn + step) % size
-      fields[#fields + 1] = 'c' .. slot
-      fields[#fields + 1] = 'f' .. slot
-      fields[#fields + 1] = 's' .. slot
-    end
-    local v = redis.call('HMGET', KEYS[3], unpack(fields))
-    for i = 1, #fields, 3 do
-      local calls, failed, slowed = slice(v[i]), slice(v[i + 1]), slice(v[i + 2])
-      wc = math.max(wc - calls, 0)
-      wf = math.max(wf - failed, 0)
-      ws = math.max(ws - slowed, 0)
-    end
-    redis.call('HDEL', KEYS[3], unpack(fields))
-    wn = index
+    return
   end
-  local slot = wn % size
-  -- pcall: a poisoned slice must mark the window invalid, not fail the script.
-  for _, add in ipairs({{{{'c', 1}}, {{'f', failed}}, {{'s', slow}}}}) do
-    local done = redis.pcall('HINCRBY', KEYS[3], add[1] .. slot, add[2])
-    if type(done) == 'table' and done['err'] then invalid = 'window' end
+  -- A call stamped before the newest slice (Redis time stepped back) joins it.
+  if index <= wn then return end
+  local gap = index - wn
+  if gap >= size then
+    redis.call('DEL', KEYS[3])
+    wc, wf, ws = 0, 0, 0
+  else
+    local first = (wn + 1) % size
+    local run = math.min(gap, size - first)
+    local c1, f1, s1 = take_slices(first, run)
+    local c2, f2, s2 = 0, 0, 0
+    if gap > run then c2, f2, s2 = take_slices(0, gap - run) end
+    wc = math.max(wc - c1 - c2, 0)
+    wf = math.max(wf - f1 - f2, 0)
+    ws = math.max(ws - s1 - s2, 0)
   end
-  wc = wc + 1
+  wn = index
+end
+
+-- Add calls made now to the newest slice of a time window of ``size`` slices.
+local function time_add(size, calls, failed, slow)
+  local at = (wn % size) * SLICE
+  local bytes = redis.call('GETRANGE', KEYS[3], at, at + SLICE - 1)
+  local c1, f1, s1 = 0, 0, 0
+  if #bytes == SLICE then c1, f1, s1 = struct.unpack('<I4I4I4', bytes) end
+  if f1 > c1 or s1 > c1 then
+    invalid = 'window'
+    return
+  end
+  redis.call('SETRANGE', KEYS[3], at, struct.pack('<I4I4I4', math.min(c1 + calls, MAX_UINT32),
+             math.min(f1 + failed, MAX_UINT32), math.min(s1 + slow, MAX_UINT32)))
+  wc = wc + calls
   wf = wf + failed
   ws = ws + slow
 end
@@ -245,19 +265,28 @@ elseif op == 'record' then
   end
   if tonumber(ARGV[3]) == g and (s == CLOSED or s == DISABLED) then
     local outcomes, by_time, size = ARGV[4], ARGV[5] == 'time', tonumber(ARGV[6])
-    if not typed(KEYS[3], by_time and 'hash' or 'string')
+    if not typed(KEYS[3], 'string')
         or (not by_time and (wc > size or wh >= size))
-        or (by_time and wn ~= nil and wn - math.floor(now / tonumber(ARGV[7])) > size) then
-      -- A window that does not fit this breaker's: another configuration's, or a
-      -- newest slice the whole window ahead of now.
+        or (by_time and (wn ~= nil and wn - math.floor(now / tonumber(ARGV[7])) > size
+                         or redis.call('STRLEN', KEYS[3]) > size * SLICE
+                         or redis.call('STRLEN', KEYS[3]) % SLICE ~= 0)) then
+      -- A window that does not fit this breaker's: another configuration's (or an
+      -- older version's), or a newest slice the whole window ahead of now.
       clear_window()
     end
-    for i = 1, #outcomes do
-      if invalid then break end
-      local v = tonumber(string.sub(outcomes, i, i))
-      if by_time then
-        time_record(size, tonumber(ARGV[7]), v % 2, math.floor(v / 2))
-      else
+    if by_time then
+      -- Every outcome of the batch lands in the slice of now: roll once, add once.
+      time_roll(size, tonumber(ARGV[7]))
+      local failed, slow = 0, 0
+      for i = 1, #outcomes do
+        local v = tonumber(string.sub(outcomes, i, i))
+        failed, slow = failed + v % 2, slow + math.floor(v / 2)
+      end
+      if not invalid then time_add(size, #outcomes, failed, slow) end
+    else
+      for i = 1, #outcomes do
+        if invalid then break end
+        local v = tonumber(string.sub(outcomes, i, i))
         count_record(size, v % 2, math.floor(v / 2))
       end
     end
