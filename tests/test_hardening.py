@@ -14,7 +14,7 @@ import textwrap
 import threading
 
 import pytest
-from conftest import CORE_MODULES, Boom, fail, ok
+from conftest import CORE_MODULES, Boom, fail, load_impl, ok
 
 from pycircuitbreaker import (
     CircuitBreakerException,
@@ -133,16 +133,19 @@ def test_init_again_while_user_code_runs_never_crashes(impl):
 
         b = CircuitBreaker(fallback=lambda: "fallback")
         b.force_open()
+        strategy = Calling(b)
         try:
-            b.__init__(strategy=Calling(b), fallback=lambda: "new")
+            b.__init__(strategy=strategy, fallback=lambda: "new")
         except RuntimeError as error:
             print(error)
         print(b.call(lambda: "ran"))
+        print(strategy.calls)  # refused before any option was read
     """)
     assert child.returncode == 0, child.stderr
     assert child.stdout.splitlines() == [
         MSG_REINIT + "; build a new breaker instead",
         "fallback",  # the old configuration, intact
+        "[]",
     ]
 
 
@@ -184,6 +187,8 @@ def uses(breaker):
     return {
         "call": lambda: breaker.call(ok()),
         "decorate": lambda: breaker(ok())(),
+        "decorate a generator function": lambda: breaker(gen_takes_one),
+        "decorate an async function": lambda: breaker(async_takes_one),
         "with": lambda: breaker.__enter__(),
         "exit": lambda: breaker.__exit__(None, None, None),
         "call_async": lambda: asyncio.run(breaker.call_async(asyncio.sleep, 0)),
@@ -308,6 +313,42 @@ def test_an_interrupt_from_on_open_reaches_the_caller_after_the_breaker_opened(
     assert breaker.metrics().errors == 1
 
 
+def failing_forms(breaker, error):
+    async def async_failing():
+        raise error
+
+    def with_block():
+        with breaker:
+            raise error
+
+    return {
+        "call": lambda: breaker.call(fail(error)),
+        "decorator": breaker(fail(error)),
+        "with": with_block,
+        "call_async": lambda: asyncio.run(breaker.call_async(async_failing)),
+        "async decorator": lambda: asyncio.run(breaker(async_failing)()),
+    }
+
+
+@pytest.mark.parametrize("form", ["call", "decorator", "with", "call_async", "async decorator"])
+def test_callbacks_run_while_the_calls_error_is_handled(impl, form):
+    # As in an ``except`` clause: sys.exc_info() shows the call's error, and an
+    # interrupt from the callback gets it as its context, whatever the core and form.
+    seen = []
+
+    def on_open(breaker, cause):
+        seen.append(sys.exc_info()[1])
+        raise KeyboardInterrupt
+
+    error = Boom("the call's own")
+    breaker = impl.CircuitBreaker(error_threshold=1, on_open=on_open)
+    with pytest.raises(KeyboardInterrupt) as info:
+        failing_forms(breaker, error)[form]()
+    assert seen == [error]
+    assert info.value.__context__ is error
+    assert breaker.state is OPEN
+
+
 def test_an_interrupt_runs_the_callers_finally(impl):
     child = run_child(impl, """
         def on_open(breaker, error):
@@ -430,6 +471,21 @@ def test_counts_at_the_limit_work(impl, clock):
     assert (breaker.success_count, breaker.half_open_calls) == (6, 0)
 
 
+def test_an_int_subclass_is_stored_as_the_value_it_holds(impl):
+    class Sneaky(int):
+        def __int__(self):
+            return 2**63
+
+        def __index__(self):
+            return -5
+
+    breaker = impl.CircuitBreaker(error_threshold=Sneaky(2), half_open_max_calls=Sneaky(1))
+    assert breaker.config.error_threshold == 2 and type(breaker.config.error_threshold) is int
+    assert breaker.config.half_open_max_calls == 1
+    with pytest.raises(ValueError, match="from 1 to 2147483647"):
+        impl.CircuitBreaker(error_threshold=Sneaky(0))
+
+
 @pytest.mark.parametrize("value", [1e9 + 1, 2.6e11, 1e300, 10**400])
 def test_a_recovery_timeout_past_31_years_is_refused(impl, value):
     with pytest.raises(ValueError, match=r"^recovery_timeout must be a number of seconds "
@@ -495,7 +551,8 @@ def bad_calls(breaker):
     return {
         "call(None)": lambda: breaker.call(None),
         "call with bad arguments": lambda: breaker.call(takes_one, 1, 2),
-        "call of a builtin with bad arguments": lambda: breaker.call(len, 1),
+        "call of a builtin with bad arguments": lambda: breaker.call(len),
+        "call of a builtin refusing its argument": lambda: breaker.call(len, 1),
         "decorator with bad arguments": lambda: breaker(takes_one)(),
         "call_async(None)": lambda: asyncio.run(breaker.call_async(None)),
         "call_async with bad arguments": lambda: asyncio.run(breaker.call_async(async_takes_one)),
@@ -525,6 +582,60 @@ def test_a_malformed_call_is_not_counted(impl, clock, form):
     assert breaker.state is CLOSED
 
 
+def takes_one(x):
+    return x
+
+
+async def async_takes_one(x):
+    return x
+
+
+def gen_takes_one(x):
+    yield x
+
+
+NESTED = {
+    "call of call": lambda outer, inner: outer.call(inner.call, takes_one, 1, 2),
+    "call of wrapper": lambda outer, inner: outer.call(inner(takes_one), 1, 2),
+    "wrapper of wrapper": lambda outer, inner: outer(inner(takes_one))(1, 2),
+    "call_async of wrapper": lambda outer, inner: asyncio.run(
+        outer.call_async(inner(async_takes_one), 1, 2)),
+    "async wrapper of wrapper": lambda outer, inner: asyncio.run(
+        outer(inner(async_takes_one))(1, 2)),
+    "call of generator wrapper": lambda outer, inner: outer.call(inner(gen_takes_one), 1, 2),
+}
+
+
+@pytest.mark.parametrize("inner_core", sorted(CORE_MODULES))
+@pytest.mark.parametrize("form", list(NESTED))
+def test_nested_breakers_agree_that_a_malformed_call_is_not_counted(impl, inner_core, form):
+    # The compiled core adds no frame to a traceback and the pure one does: the rule
+    # looks through the breakers' own frames, so every pair of cores agrees.
+    inner = load_impl(inner_core).CircuitBreaker(error_threshold=1)
+    outer = impl.CircuitBreaker(error_threshold=1)
+    with pytest.raises(TypeError):
+        NESTED[form](outer, inner)
+    assert (outer.error_count, inner.error_count) == (0, 0)
+    assert outer.state is inner.state is CLOSED
+
+
+def test_a_decorator_of_the_users_own_makes_a_bad_call_count(impl):
+    # Its frame is the guarded function's code running: the breaker cannot tell.
+    import functools
+
+    def logged(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    breaker = impl.CircuitBreaker(error_threshold=1)
+    with pytest.raises(TypeError):
+        breaker(logged(takes_one))(1, 2)
+    assert breaker.state is OPEN
+
+
 def test_a_type_error_inside_the_function_still_counts(impl):
     def broken(x):
         return x + "1"
@@ -549,6 +660,45 @@ def test_a_malformed_call_on_a_shared_breaker_is_not_counted(impl, redis_url):
     with pytest.raises(Boom):
         breaker.call(fail())
     assert breaker.state is OPEN
+
+
+def test_an_interrupt_on_a_shared_breaker_still_counts_the_outcome(impl, redis_url):
+    from redis_server import make_storage
+
+    def on_open(breaker, cause):
+        raise KeyboardInterrupt
+
+    breaker = impl.CircuitBreaker(breaker_id="counted", storage=make_storage(redis_url),
+                                  error_threshold=1, on_open=on_open)
+    with pytest.raises(KeyboardInterrupt):
+        breaker.call(fail())
+    assert breaker.state is OPEN
+    assert breaker.metrics().errors == 1  # as the local cores count it
+
+
+def test_a_shared_breakers_stand_in_judges_by_the_snapshot(impl, redis_url):
+    # Redis down: the stand-in is built then, from the options as they were checked,
+    # not from the strategy object the user has changed since.
+    import redis.exceptions
+    from redis_server import make_storage
+
+    storage = make_storage(redis_url, cool_off=600)
+    strategy = count_window(4, minimum_calls=4)
+    breaker = impl.CircuitBreaker(breaker_id="snap", storage=storage, strategy=strategy)
+    strategy.window_size, strategy.minimum_calls = 2**61, 1
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("down")
+
+    storage._script = down
+    for _ in range(3):
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    assert breaker.state is CLOSED  # 3 of the 4 calls a full window needs
+    with pytest.raises(Boom):
+        breaker.call(fail())
+    assert breaker.state is OPEN
+    assert storage.fallbacks == 4
 
 
 @pytest.mark.parametrize("callback", CALLBACKS)

@@ -79,7 +79,8 @@ async def call_async(
     try:
         result = await awaitable
     except BaseException as error:
-        self._end(token, error)
+        # A breaker's own coroutine (one nested in this) may make the malformed call.
+        self._end(token, NOT_COUNTED if never_ran(error) else error)
         raise
     self._end_result(token, result)
     return result
@@ -105,7 +106,7 @@ async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
     try:
         result = await awaitable
     except BaseException as error:
-        await shared.aend(token, error)
+        await shared.aend(token, NOT_COUNTED if never_ran(error) else error)
         raise
     await shared.aend_result(token, result)
     return result

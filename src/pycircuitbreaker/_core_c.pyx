@@ -29,6 +29,7 @@ from contextvars import ContextVar
 
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, initial_clock, tally_value, transitions_by_state
+from ._misuse import never_ran
 from ._validate import clock_value, seconds
 from .backoff import Backoff
 from ._wrapping import decorate
@@ -83,6 +84,7 @@ cdef extern from "_hot_path.h":
     int (*pcb_record_error)(object, object, unsigned long long, double) except -1
     int (*pcb_record_success)(object, unsigned long long, double) except -1
     double (*pcb_now)(object) except? -1.0
+    int (*pcb_only_call_path)(object) except -1
     void pcb_target_set(pcb_target *target, object breaker, object func)
     int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) except -1
     void PyErr_SetObject(object type, object value)
@@ -744,6 +746,10 @@ cdef double _now(object obj) except? -1.0:
     return (<CircuitBreaker>obj)._now()
 
 
+cdef int _only_call_path(object error) except -1:
+    return 1 if never_ran(error) else 0
+
+
 cdef class Window:
     """A failure-rate window: the last N calls, or the calls of the last T seconds.
 
@@ -881,6 +887,7 @@ def make_wrapper(CircuitBreaker breaker, func):
 cdef void _install() except *:
     global pcb_core_offset, pcb_target_offset, PCB_CLOSED
     global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success, pcb_now
+    global pcb_only_call_path
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
@@ -893,6 +900,7 @@ cdef void _install() except *:
     pcb_record_error = _record_error
     pcb_record_success = _record_success
     pcb_now = _now
+    pcb_only_call_path = _only_call_path
     pcb_install(<PyTypeObject *>CircuitBreaker, <PyTypeObject *>CircuitWrapper)
 
 

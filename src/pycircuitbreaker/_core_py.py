@@ -285,6 +285,7 @@ class CircuitBreaker:
     def __call__(self, func: Callable[P, R]) -> Guarded[P, R]: ...
     def __call__(self, func: Any) -> Any:
         """Decorate ``func`` so every call to it goes through this breaker."""
+        self._config  # noqa: B018 -- a breaker not yet built refuses (see __getattr__)
         return decorate(self, func, make_wrapper)
 
     call_async = _async.call_async

@@ -111,21 +111,57 @@ static int (*pcb_record_error)(PyObject *breaker, PyObject *cause, unsigned long
 static int (*pcb_record_success)(PyObject *breaker, unsigned long long generation, double start);
 /* The breaker's clock, when one was injected: -1.0 with an exception set on failure. */
 static double (*pcb_now)(PyObject *breaker);
+/* _misuse.never_ran for an error whose traceback has frames: 1 or 0, -1 on failure. */
+static int (*pcb_only_call_path)(PyObject *error);
 
 #define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
 
 /* Whether ``error``, with ``traceback``, was raised by making the call rather than by
- * the callee: a TypeError with no frame of the callee's (not callable, arguments that do
- * not bind). It is not counted; the rule is _misuse.never_ran's, where the traceback
- * holds the calling frame alone, since a Python caller's frame is already in it. */
+ * the callee (see _misuse.never_ran): a TypeError with no frame at all, or only frames
+ * of the breakers' own (a breaker nested in this one), is not counted. */
 static int pcb_never_ran(PyObject *error, PyObject *traceback) {
-    return traceback == NULL && PyErr_GivenExceptionMatches(error, PyExc_TypeError);
+    int verdict;
+    if (!PyErr_GivenExceptionMatches(error, PyExc_TypeError)) return 0;
+    if (traceback == NULL) return 1;
+    verdict = pcb_only_call_path(error);
+    if (verdict < 0) {
+        PyErr_Clear(); /* undecided: counted, as any error */
+        return 0;
+    }
+    return verdict;
+}
+
+/* Count ``error`` (of ``type``, with ``traceback``: used before 3.11 only) with it as
+ * the exception being handled, as in the pure twin's ``except`` clause: callbacks see it
+ * in sys.exc_info(), and one that raises gets it as its __context__. */
+static int pcb_record_handling(PyObject *breaker, PyObject *type, PyObject *error,
+                               PyObject *traceback, unsigned long long generation,
+                               double start) {
+    int result;
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *handled = PyErr_GetHandledException();
+    (void)type;
+    (void)traceback;
+    PyErr_SetHandledException(error);
+    result = pcb_record_exception(breaker, error, generation, start);
+    PyErr_SetHandledException(handled);
+    Py_XDECREF(handled);
+#else
+    PyObject *old_type, *old_value, *old_traceback;
+    PyErr_GetExcInfo(&old_type, &old_value, &old_traceback);
+    Py_INCREF(type);
+    Py_INCREF(error);
+    Py_XINCREF(traceback);
+    PyErr_SetExcInfo(type, error, traceback);
+    result = pcb_record_exception(breaker, error, generation, start);
+    PyErr_SetExcInfo(old_type, old_value, old_traceback);
+#endif
+    return result;
 }
 
 /* Count the pending exception if it is an Exception and the callee ran. It stays
  * pending, untouched, unless counting it fired a callback that raised a BaseException
- * (see _events): that one is pending instead, with the call's error as its context, as
- * if raised in an ``except`` clause handling it, which is what the pure twin does. */
+ * (see _events): that one is pending instead, with the call's error as its context. */
 static void pcb_after_exception(PyObject *breaker, unsigned long long generation,
                                 double start) {
     /* BaseExceptions that are not Exceptions (KeyboardInterrupt, ...) never count. */
@@ -135,7 +171,7 @@ static void pcb_after_exception(PyObject *breaker, unsigned long long generation
     PyObject *traceback = PyException_GetTraceback(error);
     int never_ran = pcb_never_ran(error, traceback);
     Py_XDECREF(traceback);
-    if (!never_ran && pcb_record_exception(breaker, error, generation, start) < 0) {
+    if (!never_ran && pcb_record_handling(breaker, NULL, error, NULL, generation, start) < 0) {
         PyObject *raised = PyErr_GetRaisedException();
         PyException_SetContext(raised, error); /* steals error */
         PyErr_SetRaisedException(raised);
@@ -148,7 +184,7 @@ static void pcb_after_exception(PyObject *breaker, unsigned long long generation
     PyErr_NormalizeException(&type, &error, &traceback);
     if (traceback != NULL) PyException_SetTraceback(error, traceback);
     if (!pcb_never_ran(error, traceback)
-            && pcb_record_exception(breaker, error, generation, start) < 0) {
+            && pcb_record_handling(breaker, type, error, traceback, generation, start) < 0) {
         PyObject *raised_type, *raised, *raised_traceback;
         PyErr_Fetch(&raised_type, &raised, &raised_traceback);
         PyErr_NormalizeException(&raised_type, &raised, &raised_traceback);

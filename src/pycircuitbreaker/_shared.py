@@ -33,6 +33,7 @@ from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
+from .strategies import strategy_of
 
 if TYPE_CHECKING:
     from ._config import BreakerConfig
@@ -309,9 +310,12 @@ class SharedState:
                 self._note_invalid(error)
                 reply, failure = None, error
             except BaseException:
-                # Cancelled mid round trip: a lease it asked for may have been granted.
+                # Cancelled mid round trip: a lease it asked for may have been granted,
+                # and one it was giving back may still be held.
                 if request[0] == "acquire":
                     self._orphans.append(request[2])
+                elif request[0] == "release":
+                    self._orphans.append(request[1])
                 plan.close()
                 raise
 
@@ -351,6 +355,12 @@ class SharedState:
         except StorageUnavailable:
             self._end_locally(error)  # which the stand-in counts
             return
+        except BaseException as interrupt:
+            # A callback interrupted after the storage recorded the outcome: count it
+            # too, as the cores do. (GeneratorExit: the plan was closed mid round trip.)
+            if not isinstance(interrupt, GeneratorExit):
+                self._count(error)
+            raise
         self._count(error)
 
     def _count(self, error: BaseException | None) -> None:
@@ -382,11 +392,9 @@ class SharedState:
         try:
             self._announce(reply, None)
         except BaseException:
-            # A callback stopped the call before it ran: count it as the cores do, a
-            # rejection if it was one, and give back a lease it was granted.
-            if not reply[reply_fields.GRANTED]:
-                next(self._counts[_REJECTIONS])
-            elif reply[reply_fields.GRANTED] == 2:
+            # A callback stopped the call before it ran: give back a lease it was
+            # granted. (Noticing recovery empties the leases, so it was not rejected.)
+            if reply[reply_fields.GRANTED] == 2:
                 try:
                     yield ("release", lease)
                 except StorageUnavailable:
@@ -654,6 +662,10 @@ class SharedState:
         options = self._config._asdict()
         for name in _NOT_LOCAL:
             options.pop(name, None)
+        if self._config.rule is not None:
+            # The snapshot taken when the breaker was built, not the user's object, which
+            # may have changed since.
+            options["strategy"] = strategy_of(self._config.rule)
         for name in _CALLBACKS:
             # on_open always: the stand-in's openings are reported back to the storage;
             # on_state_change always: its transitions count in the metrics.

@@ -20,9 +20,12 @@ def positive_int(name: str, value: Any, maximum: int = MAX_COUNT) -> int:
     # bool is an int subclass, but True as a threshold is always a mistake.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {describe(value)}")
-    if not 1 <= value <= maximum:
+    # The value an int subclass holds, whatever its __int__ or __index__ say: what is
+    # checked is what the core stores.
+    number = int.__index__(value)
+    if not 1 <= number <= maximum:
         raise ValueError(f"{name} must be an int from 1 to {maximum}, got {value!r}")
-    return int(value)
+    return number
 
 
 def seconds(name: str, value: Any, above_zero: bool = False, minimum: float = 0.0,

@@ -14,7 +14,7 @@ the rate of calls that took at least that long reaches ``slow_call_rate``.
 """
 
 from enum import Enum
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, cast
 
 from . import _constants, _validate
 from ._constants import MAX_BUCKETS, MAX_WINDOW_CALLS, MIN_WINDOW_SECONDS
@@ -175,6 +175,16 @@ def window_rule(strategy: Any) -> Optional[WindowRule]:
         slow_call_duration=slow_call_duration,
         slow_call_rate=_rate("slow_call_rate", strategy.slow_call_rate),
     )
+
+
+def strategy_of(rule: WindowRule) -> Strategy:
+    """Return a new strategy object judging as ``rule`` does (a breaker's own copy)."""
+    if rule.code == _constants.COUNT_WINDOW:
+        return count_window(rule.window_size, rule.failure_rate, rule.minimum_calls,
+                            rule.slow_call_duration, rule.slow_call_rate)
+    # A time window's rule always has its seconds.
+    return time_window(cast(float, rule.window_seconds), rule.failure_rate, rule.minimum_calls,
+                       rule.window_size, rule.slow_call_duration, rule.slow_call_rate)
 
 
 _CODE_BY_STRATEGY = {
