@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import redis
+import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -43,6 +45,13 @@ DEFAULT_COOL_OFF = 5.0
 DEFAULT_TTL = 24 * 3600.0
 DEFAULT_LEASE_TIMEOUT = 60.0
 DEFAULT_SOCKET_TIMEOUT = 0.1
+DEFAULT_MAX_CONNECTIONS = 100
+# After Redis failed, it is tried again after FIRST_COOL_OFF seconds, then after twice as
+# long each time it fails again, up to the storage's cool_off: one stray timeout costs
+# little, an outage few round trips.
+FIRST_COOL_OFF = 0.1
+# How often a call whose client had no connection free looks for one again.
+POOL_POLL = 0.001
 
 
 class RedisStorage(SharedStorage):
@@ -53,8 +62,9 @@ class RedisStorage(SharedStorage):
     wait on Redis, or build one with :meth:`from_url`. ``async_client``, a
     ``redis.asyncio.Redis`` of the event loop the breakers are awaited in, serves async
     calls; without one they use ``client`` too, blocking the loop for each round trip. ``refresh_interval`` is how stale
-    a process's view of the shared state may get; ``cool_off`` how long the breakers
-    rely on their local state after Redis failed; ``ttl`` how long the state of a breaker
+    a process's view of the shared state may get; ``cool_off`` the longest the breakers
+    rely on their local state while Redis keeps failing (the first pause is
+    FIRST_COOL_OFF, doubled at each failure in a row); ``ttl`` how long the state of a breaker
     nobody uses is kept; ``lease_timeout`` how long a trial call's permit is held for a
     process that died during the call.
     """
@@ -86,23 +96,52 @@ class RedisStorage(SharedStorage):
         self._lock = threading.Lock()
         new_locks_after_fork(self, "_lock")
         self._down_until = 0.0
+        self._failures = 0  # in a row, since Redis last answered
         self._fallbacks = 0
         self._down = False
+        # How long a call waits for a connection of a busy client: its socket timeout.
+        self._pool_wait = _socket_timeout(client)
 
     @classmethod
     def from_url(
-        cls, url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT, **options: Any
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        async_client: Any = None,
+        prefix: str = DEFAULT_PREFIX,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+        cool_off: float = DEFAULT_COOL_OFF,
+        ttl: float = DEFAULT_TTL,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        **client_options: Any,
     ) -> RedisStorage:
-        """Build the storage on a new client for ``url`` that never waits past ``socket_timeout``."""
+        """Build the storage on a new client for ``url`` that never waits past ``socket_timeout``.
+
+        Other keywords (``password``, ``ssl_ca_certs``, ``max_connections``, ...) go to the
+        client's connection pool, a ``redis.BlockingConnectionPool``: when all its
+        connections (``max_connections``, default 100) are in use, a call waits up to
+        ``socket_timeout`` for one rather than failing.
+        """
         timeout = seconds("socket_timeout", socket_timeout, above_zero=True)
-        client = redis.Redis.from_url(
+        client_options.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             # One attempt: the breaker has its own answer to a failure, its local state.
             retry=Retry(NoBackoff(), 0),
+            **client_options,
         )
-        return cls(client, **options)
+        return cls(redis.Redis(connection_pool=pool), async_client=async_client, prefix=prefix,
+                   refresh_interval=refresh_interval, cool_off=cool_off, ttl=ttl,
+                   lease_timeout=lease_timeout)
+
+    @property
+    def cooling_off(self) -> float:
+        """Return the seconds left before Redis is tried again after a failure (0.0: now)."""
+        return max(self._down_until - time.monotonic(), 0.0)
 
     @property
     def fallbacks(self) -> int:
@@ -126,12 +165,16 @@ class RedisStorage(SharedStorage):
     def run(self, breaker_id: Hashable, args: tuple[Any, ...]) -> Any:
         """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
         call = self._script_call(breaker_id, args)
-        try:
-            reply = self._script(**call)
-        # Any failure of the client, not only RedisError: whatever goes wrong in the
-        # storage is an outage, never the caller's error.
-        except Exception as error:
-            raise self._failed(error) from error
+        waited_from = None
+        while True:
+            try:
+                reply = self._script(**call)
+                break
+            # Any failure of the client, not only RedisError: whatever goes wrong in the
+            # storage is an outage, never the caller's error.
+            except Exception as error:
+                waited_from = self._busy_or_failed(error, waited_from)
+            time.sleep(POOL_POLL)
         return self._checked(reply)
 
     async def arun(self, breaker_id: Hashable, args: tuple[Any, ...]) -> Any:
@@ -139,18 +182,42 @@ class RedisStorage(SharedStorage):
         if self._async_script is None:
             return self.run(breaker_id, args)
         call = self._script_call(breaker_id, args)
-        try:
-            reply = await self._async_script(**call)
-        except Exception as error:
-            raise self._failed(error) from error
+        waited_from = None
+        while True:
+            try:
+                reply = await self._async_script(**call)
+                break
+            except Exception as error:
+                waited_from = self._busy_or_failed(error, waited_from)
+            await asyncio.sleep(POOL_POLL)
         return self._checked(reply)
+
+    def _busy_or_failed(self, error: Exception, waited_from: float | None) -> float:
+        """Return when the wait for a free connection began, or raise StorageUnavailable.
+
+        A client with no connection free is busy, not down: the call waits for one, up
+        to the socket timeout, and then is decided locally without a cool-off. Any other
+        failure starts one.
+        """
+        if not _pool_exhausted(error):
+            raise self._failed(error) from error
+        now = time.monotonic()
+        if waited_from is None:
+            waited_from = now
+        if now - waited_from >= self._pool_wait:
+            raise StorageUnavailable(f"no Redis connection free for {self._pool_wait:.3g} s") from error
+        return waited_from
 
     def _checked(self, reply: Any) -> list[int]:
         """Return ``reply`` once checked: a malformed one is an outage, like a failure."""
         try:
-            return check_reply(reply)
+            checked = check_reply(reply)
         except ValueError as error:
             raise self._failed(error) from error
+        if self._failures:
+            with self._lock:
+                self._failures = 0
+        return checked
 
     def _script_call(self, breaker_id: Hashable, args: tuple[Any, ...]) -> dict[str, Any]:
         """Return the script's keys and arguments; raise StorageUnavailable while cooling off."""
@@ -174,19 +241,45 @@ class RedisStorage(SharedStorage):
     def _failed(self, error: Exception) -> StorageUnavailable:
         """Start a cool-off after ``error``; return the StorageUnavailable to raise."""
         with self._lock:
-            self._down_until = time.monotonic() + self.cool_off
+            self._failures += 1
+            pause = min(FIRST_COOL_OFF * 2 ** min(self._failures - 1, 64), self.cool_off)
+            self._down_until = time.monotonic() + pause
             first = not self._down
             self._down = True
         # One line per outage, not per call.
         if first:
             logger.warning(
-                "Redis failed (%s: %s): breakers use their local state, trying again "
-                "every %.3g s", type(error).__name__, error, self.cool_off,
+                "Redis failed (%s: %s): breakers use their local state, trying again in "
+                "%.3g s, then after longer pauses while it fails, up to %.3g s",
+                type(error).__name__, error, pause, self.cool_off,
             )
         return StorageUnavailable(str(error))
 
     def __repr__(self) -> str:
         return f"<RedisStorage prefix={self.prefix!r} client={self.client!r}>"
+
+
+def _pool_exhausted(error: Exception) -> bool:
+    """Return whether ``error`` says the client had no connection free (back-pressure)."""
+    if _MAX_CONNECTIONS_ERROR is not None and isinstance(error, _MAX_CONNECTIONS_ERROR):
+        return True
+    # redis-py before 5 says so in a plain ConnectionError; a BlockingConnectionPool too.
+    return isinstance(error, redis.exceptions.ConnectionError) and str(error) in (
+        "Too many connections", "No connection available.")
+
+
+_MAX_CONNECTIONS_ERROR = getattr(redis.exceptions, "MaxConnectionsError", None)
+
+
+def _socket_timeout(client: Any) -> float:
+    """Return ``client``'s socket timeout, or the default when it has none to read."""
+    try:
+        timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    except AttributeError:  # a RedisCluster, or another client
+        timeout = None
+    if isinstance(timeout, (int, float)) and 0 < timeout < 60:
+        return float(timeout)
+    return DEFAULT_SOCKET_TIMEOUT
 
 
 def check_shared_id(breaker_id: object) -> str:
