@@ -723,3 +723,27 @@ def test_an_interrupt_on_a_shared_breaker_gives_the_lease_back(impl, redis_url, 
     assert breaker.half_open_calls == 0  # not held until lease_timeout (600 s)
     assert breaker.call(ok("trial")) == "trial"
     assert breaker.state is CLOSED
+
+
+def test_a_clock_failing_as_a_trial_closes_the_breaker_changes_nothing(impl, clock, caplog):
+    # The success that may close HALF_OPEN reads the clock before touching any counter,
+    # as an error that may trip does: a clock that fails then leaves all as it was.
+    breaker = impl.CircuitBreaker(error_threshold=1, recovery_timeout=5, recovery_threshold=2,
+                                  clock=clock)
+    with pytest.raises(Boom):
+        breaker.call(fail())
+    clock.advance(5)
+    assert breaker.call(ok("first")) == "first"  # one trial success of two: no clock read
+    assert (breaker.state, breaker.success_count) == (HALF_OPEN, 1)
+    real = clock.now
+
+    def breaks_the_clock():
+        clock.now = None  # what no clock may return: fails like a raising clock
+        return "second"
+
+    assert breaker.call(breaks_the_clock) == "second"  # the caller's result stands
+    assert (breaker.state, breaker.success_count) == (HALF_OPEN, 1)
+    assert "recording a call's outcome failed" in caplog.text
+    clock.now = real
+    assert breaker.call(ok("third")) == "third"
+    assert breaker.state is CLOSED

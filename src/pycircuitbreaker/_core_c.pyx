@@ -346,7 +346,23 @@ cdef class CircuitBreaker:
             self, self.core.error_count, None, None, STATE_BY_CODE[state]
         )
 
-    cdef int _record_error(self, error, unsigned long long generation, double start) except -1:
+    cdef int _record_error(self, result, unsigned long long generation, double start) except -1:
+        """Count a ``result`` that detect_error flagged; a failure in here never replaces it."""
+        try:
+            self._count_error(result, generation, start)
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
+        return 0
+
+    cdef int _record_success(self, unsigned long long generation, double start) except -1:
+        """Count a success; a failure in here (a clock that fails) never replaces it."""
+        try:
+            self._count_success(generation, start)
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
+        return 0
+
+    cdef int _count_error(self, error, unsigned long long generation, double start) except -1:
         cdef double now = 0.0
         cdef int state
         self.core.errors += 1
@@ -374,7 +390,7 @@ cdef class CircuitBreaker:
         self._announce(state, OPEN, error)
         return 0
 
-    cdef int _record_success(self, unsigned long long generation, double start) except -1:
+    cdef int _count_success(self, unsigned long long generation, double start) except -1:
         cdef double now = 0.0
         if self._window is not None and self.core.state != HALF_OPEN:
             return self._record_in_window(0, None, generation, start)
@@ -419,7 +435,7 @@ cdef class CircuitBreaker:
             ):
                 self.core.ignored += 1
                 return 0
-            self._record_error(error, generation, start)
+            self._count_error(error, generation, start)
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
         return 0

@@ -468,11 +468,25 @@ class CircuitBreaker:
             ):
                 next(self._ignored)
                 return
-            self._record_error(error, generation, start)
+            self._count_error(error, generation, start)
         except Exception:
             logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
 
-    def _record_error(self, error: object, generation: int, start: float | None = None) -> None:
+    def _record_error(self, result: object, generation: int, start: float | None = None) -> None:
+        """Count a ``result`` that detect_error flagged; a failure in here never replaces it."""
+        try:
+            self._count_error(result, generation, start)
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
+
+    def _record_success(self, generation: int, start: float | None = None) -> None:
+        """Count a success; a failure in here (a clock that fails) never replaces it."""
+        try:
+            self._count_success(generation, start)
+        except Exception:
+            logger.exception(MSG_BOOKKEEPING_FAILED, self._id)
+
+    def _count_error(self, error: object, generation: int, start: float | None = None) -> None:
         next(self._errors)
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(1, error, generation, start)
@@ -508,7 +522,7 @@ class CircuitBreaker:
             state == _CLOSED and self._error_count + 1 >= self._error_threshold
         )
 
-    def _record_success(self, generation: int, start: float | None = None) -> None:
+    def _count_success(self, generation: int, start: float | None = None) -> None:
         if self._window is not None and self._state != _HALF_OPEN:
             self._record_in_window(0, None, generation, start)
             return
