@@ -12,9 +12,12 @@ import subprocess
 import sys
 import textwrap
 import threading
+from fractions import Fraction
 
 import pytest
 from conftest import CORE_MODULES, Boom, fail, load_impl, ok
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pycircuitbreaker import (
     CircuitBreakerException,
@@ -747,3 +750,99 @@ def test_a_clock_failing_as_a_trial_closes_the_breaker_changes_nothing(impl, clo
     clock.now = real
     assert breaker.call(ok("third")) == "third"
     assert breaker.state is CLOSED
+
+
+# -- every numeric option against a model of its documented range ---------------------------
+
+EDGES = [0, 1, -1, 2**31 - 1, 2**31, 2**63, -(2**63), 10**400, 0.0, -0.0, 1e-3, 0.000999,
+         5e-324, 1e-300, 1e9, 1e9 + 1, 1e300, math.inf, -math.inf, math.nan, Fraction(1, 3),
+         True, False, None, "5", b"5", 1j, [1]]
+ANY_VALUE = st.one_of(
+    st.sampled_from(EDGES),
+    st.integers(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(),
+    st.fractions(),
+)
+
+
+def shown(value):
+    return f"{value!r} ({type(value).__name__})"
+
+
+def expected_count(name, value, maximum=MAX_COUNT):
+    """The documented rule for a count: an int (not bool) from 1 to ``maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return (TypeError, f"{name} must be an int, got {shown(value)}")
+    if not 1 <= value <= maximum:
+        return (ValueError, f"{name} must be an int from 1 to {maximum}, got {value!r}")
+    return ("ok", value)
+
+
+def expected_seconds(name, value, minimum=0.0):
+    """The documented rule for a duration: a real number of seconds, minimum to 1e9."""
+    from numbers import Real
+
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return (TypeError, f"{name} must be a real number of seconds, got {shown(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf if value > 0 else -math.inf
+    if not minimum <= seconds <= 1e9:
+        return (ValueError,
+                f"{name} must be a number of seconds >= {minimum:g} and <= 1e+09, got {value!r}")
+    return ("ok", seconds)
+
+
+def outcome_of(build):
+    try:
+        return ("ok", build())
+    except (TypeError, ValueError) as error:
+        return (type(error), str(error))
+
+
+OPTION_RULES = {
+    "error_threshold": lambda v: expected_count("error_threshold", v),
+    "recovery_threshold": lambda v: expected_count("recovery_threshold", v),
+    "half_open_max_calls": lambda v: ("ok", None) if v is None else expected_count(
+        "half_open_max_calls", v),
+    "recovery_timeout": lambda v: expected_seconds("recovery_timeout", v),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(sorted(OPTION_RULES)), value=ANY_VALUE)
+def test_each_option_value_is_taken_or_refused_as_documented_by_both_cores(name, value):
+    expected = OPTION_RULES[name](value)
+    for key in sorted(CORE_MODULES):
+        got = outcome_of(lambda: getattr(load_impl(key).CircuitBreaker(**{name: value}).config,
+                                         name))
+        assert got == expected, (key, name, value)
+
+
+WINDOW_RULES = {
+    (count_window, "size"): lambda v: expected_count("size", v, 1_000_000),
+    (time_window, "buckets"): lambda v: expected_count("buckets", v, 1_000),
+    (time_window, "minimum_calls"): lambda v: expected_count("minimum_calls", v),
+    (time_window, "seconds"): lambda v: expected_seconds("seconds", v, 0.001),
+    (count_window, "slow_call_duration"): lambda v: ("ok", None) if v is None else (
+        expected_seconds("slow_call_duration", v)),
+}
+READ_BACK = {"size": "window_size", "buckets": "window_size", "seconds": "window_seconds"}
+
+
+@settings(max_examples=400, deadline=None)
+@given(which=st.sampled_from(sorted(WINDOW_RULES, key=lambda k: (k[0].__name__, k[1]))),
+       value=ANY_VALUE)
+def test_each_window_parameter_is_taken_or_refused_as_documented(which, value):
+    factory, name = which
+    expected = WINDOW_RULES[which](value)
+    options = {name: value}
+    if factory is count_window and name == "size":
+        options["minimum_calls"] = 1  # its default is the size itself
+    got = outcome_of(lambda: getattr(factory(**options), READ_BACK.get(name, name)))
+    assert got == expected, (factory.__name__, name, value)
+    if got[0] == "ok":
+        for key in sorted(CORE_MODULES):  # and the breakers take what the strategy took
+            load_impl(key).CircuitBreaker(strategy=factory(**options))
