@@ -816,8 +816,8 @@ OPTION_RULES = {
 def test_each_option_value_is_taken_or_refused_as_documented_by_both_cores(name, value):
     expected = OPTION_RULES[name](value)
     for key in sorted(CORE_MODULES):
-        got = outcome_of(lambda: getattr(load_impl(key).CircuitBreaker(**{name: value}).config,
-                                         name))
+        cls = load_impl(key).CircuitBreaker
+        got = outcome_of(lambda cls=cls: getattr(cls(**{name: value}).config, name))
         assert got == expected, (key, name, value)
 
 
