@@ -1248,14 +1248,18 @@ CONFIG_EXAMPLE = {
 ALL_HOOKS = {"fallback": False, **{name: True for name in CALLBACKS}}
 
 
-@pytest.mark.compiled
-@settings(max_examples=300, deadline=None)
-@given(
+# Every test below draws its cases alike.
+drawn_cases = given(
     config=configs,
     options=option_sets,
     start=st.sampled_from([0, 0.0, 1000.0, 1e6 + 0.3]),
     steps=steps,
 )
+
+
+@pytest.mark.compiled
+@settings(max_examples=300, deadline=None)
+@drawn_cases
 # NET_ERROR arithmetic, flagged results, lazy OPEN -> HALF_OPEN exactly at the boundary.
 @example(
     config=CONFIG_EXAMPLE,
@@ -1546,11 +1550,6 @@ def test_cores_agree_with_model(config, options, start, steps):
 # compiled core is absent too (a pure install, the pure wheel's CI leg), and the pure
 # twin is never left without its model there.
 @settings(max_examples=300, deadline=None)
-@given(
-    config=configs,
-    options=option_sets,
-    start=st.sampled_from([0, 0.0, 1000.0, 1e6 + 0.3]),
-    steps=steps,
-)
+@drawn_cases
 def test_pure_twin_agrees_with_model(config, options, start, steps):
     run(config, options, start, steps, keys=("py",))
