@@ -24,11 +24,19 @@ fill up and roll over):
   order; plus whole ``with`` statements in one step, whose body takes a drawn time. Open
   blocks are how half-open permits are held, how outcomes admitted before a transition
   arrive late, and how slow blocks are timed from ``__enter__`` to ``__exit__``;
-* manual control: ``trip()``, ``reset()``, ``force_open()``, ``disable()``;
+* manual control: ``trip()``, ``reset()``, ``force_open()``, ``disable()``; and
+  ``__init__`` called again with other options, which must be refused and change nothing;
 * clock advances, including exact hits on the recovery boundary (of whichever backoff
   period is in force), on the start of a time window's slice (the first moment
   ``floor(t / width)`` gives it, or ``index * width`` as rounded) and on the moment the
   oldest slice held drops out, or just before those; and reads of ``.state``.
+
+Some of the callbacks may *interrupt*: raise a BaseException (``Interrupt``) once they
+ran, as KeyboardInterrupt would. The model's rule: the change they announce stands, the
+transition's other callbacks run, then the interrupt reaches whoever made the change (a
+call, a block's exit, ``trip()``, a read of ``.state``); a call it stops as it is admitted
+gives its permit back and does not run. Observed and lazy breakers meet such an interrupt
+in different steps, so with interrupts each pair follows its own model.
 
 Every step is applied to
 
@@ -111,6 +119,10 @@ class CountedAllowed(Counted, Allowed):
 
 class Halt(BaseException):
     """A BaseException that is not an Exception: never counted, even if listed."""
+
+
+class Interrupt(BaseException):
+    """What an interrupting callback raises, as KeyboardInterrupt would be."""
 
 
 EXCEPTION_POOL = (Counted, Counted, Counted, Allowed, Other, CountedAllowed, Halt, KeyboardInterrupt)
@@ -335,6 +347,12 @@ class Model:
         self.max_permits = config["half_open_max_calls"]
         self.has_fallback = options["fallback"]
         self.callbacks = frozenset(name for name in CALLBACKS if options[name])
+        # Callbacks that raise Interrupt after they ran: the change they announce stands,
+        # the transition's other callbacks still run, then the interrupt reaches the
+        # caller; a call it stops before it ran gives its permit back and does not run.
+        self.interrupting = frozenset(options.get("interrupting", ())) & self.callbacks
+        self.interrupted = False
+        self.last_read = None
         self.now = now
         self.mode = CLOSED
         self.error_count = 0
@@ -400,6 +418,9 @@ class Model:
     def emit(self, kind, *args):
         if "on_" + kind in self.callbacks:
             self.events.append((kind, args, (self.error_count, self.success_count, self.permits)))
+        if "on_" + kind in self.interrupting:
+            self.interrupted = True
+            self.note(f"on_{kind} interrupts")
 
     def announce(self, old, new, cause):
         """Plan the next open period (not on entering HALF_OPEN), then run the callbacks.
@@ -451,6 +472,17 @@ class Model:
             return True
         return False
 
+    def read_once(self):
+        """Return (state, whether announcing it was interrupted) of the first read of
+        ``.state`` since ``checked()``: every breaker of a model reads it in turn."""
+        if self.last_read is None:
+            self.interrupted = False
+            self.last_read = (self.read_state(), self.interrupted)
+        return self.last_read
+
+    def checked(self):
+        self.last_read = None
+
     def read_state(self):
         if self.notice_recovery():
             self.note(f"HALF_OPEN noticed by reading .state ({self.label})")
@@ -485,6 +517,12 @@ class Model:
         if noticed:
             self.note(f"HALF_OPEN noticed by admission ({self.label})")
             self.announce(OPEN, HALF_OPEN, None)
+            if self.interrupted:
+                # Noticing always admits (every permit was just taken back).
+                generation, permit, _ = admitted
+                self.release(generation, permit)
+                self.note("an interrupt stops a call as it is admitted")
+                return ("interrupted", False)
         return admitted
 
     def release(self, generation, permit):
@@ -611,12 +649,15 @@ class Model:
         admitted = self.admit()
         if admitted[0] == "rejected":
             return ("fallback",) if self.has_fallback else admitted
+        if admitted[0] == "interrupted":
+            return admitted
         self.now += duration
-        return self.finish(*admitted, raises, returns)
+        outcome = self.finish(*admitted, raises, returns)
+        return ("interrupted", True) if self.interrupted else outcome
 
     def enter(self, lane):
         admitted = self.admit()  # `with` ignores the fallback
-        if admitted[0] == "rejected":
+        if admitted[0] in ("rejected", "interrupted"):
             return admitted
         self.blocks[lane].append(admitted)
         return ("entered",)
@@ -635,14 +676,15 @@ class Model:
             self.success(generation, started)
         elif self.is_error(raises):
             self.error(raises, generation, started)
-        return ("exited",)
+        return ("interrupted", False) if self.interrupted else ("exited",)
 
     def with_block(self, raises, duration):
         entered = self.enter(WITH_LANE)
-        if entered[0] == "rejected":
+        if entered[0] in ("rejected", "interrupted"):
             return entered
         self.now += duration  # the body takes its time
-        self.exit(raises, WITH_LANE)
+        if self.exit(raises, WITH_LANE)[0] == "interrupted":
+            return ("interrupted", True)
         return ("raised", raises) if raises is not None else ("completed",)
 
     def trip(self):
@@ -683,6 +725,7 @@ class Subject:
         # blocks stack per context, so blocks in different lanes end in any order.
         self.lanes = {lane: contextvars.Context() for lane in LANES}
         callbacks = {name: getattr(self, name) for name in CALLBACKS if options[name]}
+        self.interrupting = frozenset(options.get("interrupting", ()))
         fallback = self.fallback if options["fallback"] else None
         if isinstance(config["recovery_timeout"], BackoffSpec):
             # A policy of its own, with a Random of its own: no copy draws for another.
@@ -697,6 +740,8 @@ class Subject:
     def log(self, kind, breaker, *args):
         counts = (breaker.error_count, breaker.success_count, breaker.half_open_calls)
         self.events.append((kind, breaker, args, counts))
+        if "on_" + kind in self.interrupting:
+            raise Interrupt(kind)
 
     def on_state_change(self, breaker, old, new):
         self.log("state_change", breaker, old, new)
@@ -819,6 +864,11 @@ def check_outcome(subject, expected, got, before, ran):
         assert got[1].args == ARGS and got[1].kwargs == KWARGS, f"{where} fallback arguments"
         return
     assert len(subject.fallbacks) == fallbacks_before, f"{where} fallback ran: {got!r}"
+    if kind == "interrupted":
+        assert got[0] == "raised" and type(got[1]) is Interrupt, f"{where} expected an interrupt, got {got!r}"
+        ran_too = 1 if expected[1] else 0
+        assert len(subject.runs) == runs_before + ran_too, f"{where} ran {expected!r}"
+        return
     if kind == "rejected":
         check_rejection(subject, expected, got)
         assert len(subject.runs) == runs_before, f"{where} rejected call ran the function"
@@ -859,8 +909,15 @@ def check_agreement(subject, model, step_no, read_state):
     quiet = model.mode is CLOSED and model.error_count == 0 and model.window is None
     assert (breaker._quiet.token is not None) == quiet, f"{where} quiet view {model!r}"
     if read_state:
-        state = breaker.state
-        assert state is model.read_state(), f"{where} state {state} != {model.mode} {model!r}"
+        want, want_interrupted = model.read_once()
+        try:
+            state = breaker.state
+            interrupted = False
+        except Interrupt:
+            # Announcing HALF_OPEN was interrupted: the move stands.
+            state, interrupted = breaker.state, True
+        assert interrupted == want_interrupted, f"{where} reading state: interrupted {interrupted}"
+        assert state is want, f"{where} state {state} != {model.mode} {model!r}"
         # Reading the state may have announced HALF_OPEN, and changes no counter.
         assert breaker.half_open_calls == model.permits, f"{where} half_open_calls {model!r}"
     events = subject.events
@@ -974,8 +1031,14 @@ configs = st.fixed_dictionaries(
 
 # Which of the test's hooks the breakers get: mostly all of them.
 mostly = st.sampled_from([True, True, True, False])
+# Which hooks interrupt (raise Interrupt once they ran): mostly none.
+interrupting = st.one_of(
+    st.just(()), st.just(()), st.just(()),
+    st.sets(st.sampled_from(CALLBACKS), min_size=1).map(tuple),
+)
 option_sets = st.fixed_dictionaries(
-    {"fallback": st.booleans(), **{name: mostly for name in CALLBACKS}}
+    {"fallback": st.booleans(), **{name: mostly for name in CALLBACKS},
+     "interrupting": interrupting}
 )
 
 advances = st.one_of(
@@ -1026,6 +1089,8 @@ STEP_PARAMETERS = {
     # (start of slice oldest + buckets), or just before; else like ("slice", 0, ...).
     "edge": st.tuples(st.sampled_from(["at", "just_before"])),
     "state": st.just(()),
+    # __init__ again, with other options: refused, and nothing changes.
+    "reinit": st.just(()),
 }
 # Relative weights: calls most often; force_open / disable rarely, as they stick.
 STEP_KINDS = (
@@ -1036,7 +1101,7 @@ STEP_KINDS = (
     + ("with",) * 2
     + ("trip",) * 3
     + ("reset",) * 2
-    + ("force_open", "disable")
+    + ("force_open", "disable", "reinit")
     + ("advance", "to_recovery", "advance_timeout", "state") * 2
     # Re-openings from HALF_OPEN walk up the backoff sequence: one recovery moment each.
     + ("to_recovery",) * 2
@@ -1097,6 +1162,7 @@ def duration_of(step):
 
 
 def model_step(model, step, raises, returns):
+    model.interrupted = False
     kind = step[0]
     if kind == "enter":
         return model.enter(step[2])
@@ -1140,6 +1206,11 @@ def run(config, options, start, steps, keys=("c", "py")):
     def model_of(subject):
         return models["observed" if subject.observed else "lazy"]
 
+    # With an interrupting callback, the lazy breakers meet an interrupt in the step that
+    # notices recovery, where the observed ones met it reading the state: from then on
+    # each pair follows its own model.
+    interrupts = bool(models["observed"].interrupting)
+
     models["observed"].note(f"strategy: {strategy_name(config['strategy'])}")
 
     def set_clocks(now):
@@ -1148,6 +1219,8 @@ def run(config, options, start, steps, keys=("c", "py")):
         for subject in subjects:
             subject.clock.now = now
 
+    for model in models.values():
+        model.checked()
     for subject in subjects:
         check_agreement(subject, model_of(subject), 0, read_state=subject.observed)
     for step_no, step in enumerate(steps, 1):
@@ -1166,8 +1239,10 @@ def run(config, options, start, steps, keys=("c", "py")):
                     label: model_step(model, step, raises, returns)
                     for label, model in models.items()
                 }
-                # Noticing HALF_OPEN early or late changes when it is announced, no outcome.
-                assert expected["observed"] == expected["lazy"], f"models disagree: {expected!r}"
+                # Noticing HALF_OPEN early or late changes when it is announced, no outcome
+                # (but for where an interrupting callback stops a call).
+                if not interrupts:
+                    assert expected["observed"] == expected["lazy"], f"models disagree: {expected!r}"
                 note_coverage(kind, models["observed"], expected["observed"])
                 for subject in subjects:
                     before = (len(subject.runs), len(subject.fallbacks))
@@ -1177,12 +1252,18 @@ def run(config, options, start, steps, keys=("c", "py")):
         elif kind in ("trip", "reset", "force_open", "disable"):
             forced = {"reset": CLOSED, "force_open": FORCED_OPEN, "disable": DISABLED}.get(kind)
             for model in models.values():
+                model.interrupted = False
                 if forced is None:
                     model.trip()
                 else:
                     model.force(forced)
             for subject in subjects:
-                assert getattr(subject.breaker, kind)() is None, f"[{subject.label}] {kind}()"
+                try:
+                    got = getattr(subject.breaker, kind)()
+                except Interrupt:
+                    got = "interrupted"
+                want = "interrupted" if model_of(subject).interrupted else None
+                assert got == want, f"[{subject.label}] {kind}() gave {got!r}, not {want!r}"
         elif kind == "advance":
             set_clocks(now + step[1])
         elif kind in ("slice", "edge"):
@@ -1213,14 +1294,24 @@ def run(config, options, start, steps, keys=("c", "py")):
                     moment = math.nextafter(moment, -math.inf)
                 if moment > now:
                     set_clocks(moment)
+        elif kind == "reinit":
+            for subject in subjects:
+                with pytest.raises(RuntimeError, match="already initialised"):
+                    subject.breaker.__init__(error_threshold=1, recovery_timeout=0,
+                                             fallback=None)
         else:
             assert kind == "state"
             read_lazy_state = True
+        for model in models.values():
+            model.checked()
         for subject in subjects:
             read_state = subject.observed or read_lazy_state
             check_agreement(subject, model_of(subject), step_no, read_state)
         observed, lazy = models["observed"], models["lazy"]
-        assert observed.counters() == lazy.counters(), f"models disagree: {observed!r} {lazy!r}"
+        if not interrupts:
+            assert observed.counters() == lazy.counters(), f"models disagree: {observed!r} {lazy!r}"
+    for model in models.values():
+        model.checked()
     for subject in subjects:
         check_agreement(subject, model_of(subject), "end", read_state=True)
     # The twins count alike: every call, outcome, transition and time in state.
