@@ -121,7 +121,8 @@ static int (*pcb_only_call_path)(PyObject *error);
  * of the breakers' own (a breaker nested in this one), is not counted. */
 static int pcb_never_ran(PyObject *error, PyObject *traceback) {
     int verdict;
-    if (!PyErr_GivenExceptionMatches(error, PyExc_TypeError)) return 0;
+    /* A type check, not PyErr_GivenExceptionMatches: this runs on every counted error. */
+    if (!PyObject_TypeCheck(error, (PyTypeObject *)PyExc_TypeError)) return 0;
     if (traceback == NULL) return 1;
     verdict = pcb_only_call_path(error);
     if (verdict < 0) {
