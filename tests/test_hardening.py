@@ -531,26 +531,23 @@ def test_a_backoff_past_31_years_is_refused(name):
 # -- 11: a call that never reached the function is not the dependency's error ---------------
 
 
+def takes_one(x):
+    return x
+
+
+async def async_takes_one(x):
+    return x
+
+
+def gen_takes_one(x):
+    yield x
+
+
+async def agen_takes_one(x):
+    yield x
+
+
 def bad_calls(breaker):
-    def takes_one(x):
-        return x
-
-    async def async_takes_one(x):
-        return x
-
-    def gen_takes_one(x):
-        yield x
-
-    async def agen_takes_one(x):
-        yield x
-
-    async def run_async(coroutine):
-        return await coroutine
-
-    async def first(agen):
-        async for item in agen:
-            return item
-
     return {
         "call(None)": lambda: breaker.call(None),
         "call with bad arguments": lambda: breaker.call(takes_one, 1, 2),
@@ -583,18 +580,6 @@ def test_a_malformed_call_is_not_counted(impl, clock, form):
     assert (breaker.state, breaker.half_open_calls, breaker.success_count) == (HALF_OPEN, 0, 0)
     assert breaker.call(ok("trial")) == "trial"
     assert breaker.state is CLOSED
-
-
-def takes_one(x):
-    return x
-
-
-async def async_takes_one(x):
-    return x
-
-
-def gen_takes_one(x):
-    yield x
 
 
 NESTED = {

@@ -70,7 +70,7 @@ async def call_async(
     try:
         awaitable = func(*args, **kwargs)
     except BaseException as error:
-        self._end(token, NOT_COUNTED if never_ran(error) else error)
+        self._end(token, outcome_of(error))
         raise
     if not inspect.isawaitable(awaitable):
         # A misuse, not an outcome of the dependency: give the permit back, count nothing.
@@ -80,7 +80,7 @@ async def call_async(
         result = await awaitable
     except BaseException as error:
         # A breaker's own coroutine (one nested in this) may make the malformed call.
-        self._end(token, NOT_COUNTED if never_ran(error) else error)
+        self._end(token, outcome_of(error))
         raise
     self._end_result(token, result)
     return result
@@ -97,7 +97,7 @@ async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
     try:
         awaitable = func(*args, **kwargs)
     except BaseException as error:
-        await shared.aend(token, NOT_COUNTED if never_ran(error) else error)
+        await shared.aend(token, outcome_of(error))
         raise
     if not inspect.isawaitable(awaitable):
         # A misuse, not an outcome of the dependency: give the lease back, count nothing.
@@ -106,7 +106,7 @@ async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
     try:
         result = await awaitable
     except BaseException as error:
-        await shared.aend(token, NOT_COUNTED if never_ran(error) else error)
+        await shared.aend(token, outcome_of(error))
         raise
     await shared.aend_result(token, result)
     return result
@@ -163,7 +163,7 @@ def make_async_wrapper(
             try:
                 result = await func(*args, **kwargs)
             except BaseException as error:
-                end(token, NOT_COUNTED if never_ran(error) else error)
+                end(token, outcome_of(error))
                 raise
             if detect_error is not None:
                 end_result(token, result)
@@ -182,7 +182,7 @@ def make_async_wrapper(
         try:
             result = await func(*args, **kwargs)
         except BaseException as error:
-            end(token, NOT_COUNTED if never_ran(error) else error)
+            end(token, outcome_of(error))
             raise
         end_result(token, result)
         return result
@@ -214,3 +214,8 @@ async def _maybe_await(value: Any) -> Any:
 # Settles a call without counting it: not an Exception, so never classified, and never
 # raised, so it gathers no traceback.
 NOT_COUNTED = GeneratorExit()
+
+
+def outcome_of(error: BaseException) -> BaseException:
+    """Return what settles a call that raised ``error``: NOT_COUNTED if it never ran."""
+    return NOT_COUNTED if never_ran(error) else error

@@ -15,8 +15,7 @@ from collections.abc import AsyncGenerator, Generator
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._async import NOT_COUNTED
-from ._misuse import never_ran
+from ._async import NOT_COUNTED, outcome_of
 
 if TYPE_CHECKING:
     from ._core_py import CircuitBreaker
@@ -54,7 +53,7 @@ def _admit(breaker: CircuitBreaker, func: Callable[..., Any], args: tuple[Any, .
     try:
         generator = func(*args, **kwargs)
     except BaseException as error:
-        admission.settle(NOT_COUNTED if never_ran(error) else error)
+        admission.settle(outcome_of(error))
         raise
     return admission, generator
 

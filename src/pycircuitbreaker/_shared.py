@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar, o
 
 from . import _constants
 from . import _redis_script as reply_fields
-from ._async import NOT_COUNTED
+from ._async import NOT_COUNTED, outcome_of
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
-from ._misuse import never_ran
 from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
@@ -219,7 +218,7 @@ class SharedState:
         try:
             result = func(*args, **kwargs)
         except BaseException as error:
-            self.end(token, NOT_COUNTED if never_ran(error) else error)
+            self.end(token, outcome_of(error))
             raise
         self.end_result(token, result)
         return result
