@@ -11,7 +11,7 @@ HALF_OPEN = 2
 FORCED_OPEN = 3  # held open by force_open() until reset()
 DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
 # Not a state: the core of a breaker with a storage holds it, so that no call takes the
-# CLOSED fast path and every decision goes to the shared state.
+# CLOSED fast path: the shared route decides from the shared state's view instead.
 SHARED = 5
 # Not a state either: the compiled core of a breaker whose __init__ has not finished,
 # which refuses every call.

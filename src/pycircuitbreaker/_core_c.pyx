@@ -16,9 +16,9 @@ re-made after it from the fields as they are then.
 
 from types import MethodType
 
-from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject, PyTypeObject
-from libc.math cimport floor
+from libc.math cimport INFINITY, floor
 from libc.string cimport memset
 
 from . import _constants
@@ -65,6 +65,18 @@ cdef extern from "_hot_path.h":
         unsigned long long slow_calls
         unsigned long long transitions[5]
         double entered_at
+        int view_state
+        long long view_errors
+        unsigned long long view_epoch
+        double view_recover_at
+        double view_fresh_until
+        double slow_call_duration
+        char *pending
+        Py_ssize_t pending_capacity
+        Py_ssize_t pending_head
+        long long pending_calls
+        long long pending_slows
+        unsigned long long pending_epoch
 
     ctypedef struct pcb_target:
         pass
@@ -72,11 +84,14 @@ cdef extern from "_hot_path.h":
     int PCB_PERMIT
     int PCB_STATES
     int PCB_USE_FALLBACK
-    int PCB_DELEGATE
     void pcb_release(pcb_core *core, unsigned long long generation) noexcept
     double pcb_monotonic() nogil
     double pcb_wall() nogil
     int PCB_CLOSED
+    int PCB_OPEN
+    int PCB_FORCED_OPEN
+    int PCB_DISABLED
+    int PCB_SHARED
     Py_ssize_t pcb_core_offset
     Py_ssize_t pcb_target_offset
     int (*pcb_admit)(object, bint, unsigned long long *) except -1
@@ -85,6 +100,10 @@ cdef extern from "_hot_path.h":
     int (*pcb_record_success)(object, unsigned long long, double) except -1
     double (*pcb_now)(object) except? -1.0
     int (*pcb_only_call_path)(object) except -1
+    int (*pcb_shared_reject)(object, bint, double) except -1
+    int (*pcb_shared_exception)(object, object, unsigned long long, double) except -1
+    int (*pcb_shared_flagged)(object, object, unsigned long long, double) except -1
+    int (*pcb_shared_success)(object, unsigned long long, double) except -1
     void pcb_target_set(pcb_target *target, object breaker, object func)
     int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) except -1
     void PyErr_SetObject(object type, object value)
@@ -106,6 +125,11 @@ cdef str MSG_BACKOFF_FAILED = _constants.MSG_BACKOFF_FAILED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
 cdef str MSG_REINIT = _constants.MSG_REINIT
+
+
+def _c_monotonic():
+    """Return the C hot path's monotonic clock, in seconds: a shared state's clock."""
+    return pcb_monotonic()
 
 
 cdef class CircuitBreaker:
@@ -131,6 +155,7 @@ cdef class CircuitBreaker:
     cdef readonly object _quiet
     cdef readonly object _shared
     cdef object _shared_call
+    cdef double _view_recovers_wall
     cdef bint _quiet_published
     cdef unsigned long long _quiet_generation
     cdef bint _init_started
@@ -140,6 +165,8 @@ cdef class CircuitBreaker:
     call_async = call_async
     __aenter__ = aenter
     __aexit__ = aexit
+    # The clock a shared state keeps its view on: the one the C hot path reads it with.
+    _monotonic = staticmethod(_c_monotonic)
 
     def __cinit__(self, *args, **options):
         # Until __init__ has set every field, the pseudo-state keeps calls off the CLOSED
@@ -218,6 +245,10 @@ cdef class CircuitBreaker:
         self._quiet_published = False
         self._shared = None
         self.core.shared_call = NULL
+        # Nothing published yet: every call goes to the shared state (see _publish).
+        self.core.view_state = CLOSED
+        self.core.view_fresh_until = -INFINITY
+        self.core.slow_call_duration = self._slow_call_duration
         self.core.state = CLOSED
         self._sync_quiet()
         # Every field is set: from here on the breaker works (as a local one until the
@@ -225,7 +256,14 @@ cdef class CircuitBreaker:
         self._built = True
         if config.storage is not None:
             # With a storage, every decision is the shared state's (see _shared): its
-            # pseudo-state keeps every call off the CLOSED path, and _admit hands it over.
+            # pseudo-state keeps every call off the CLOSED path, and the hot path decides
+            # from the view it publishes, or hands the call over.
+            if rule is not None and rule.code == COUNT_WINDOW:
+                # As large as the window: at most MAX_WINDOW_CALLS bytes, checked.
+                self.core.pending = <char *>PyMem_Malloc(rule.window_size)
+                if self.core.pending == NULL:
+                    raise MemoryError()
+                self.core.pending_capacity = rule.window_size
             self._shared = config.storage.attach(self, config)
             self._shared_call = self._shared.call
             self.core.shared_call = <PyObject *>self._shared_call
@@ -233,6 +271,9 @@ cdef class CircuitBreaker:
             self._sync_quiet()
         if config.registry is not None:
             config.registry.register(self)
+
+    def __dealloc__(self):
+        PyMem_Free(self.core.pending)
 
     cdef inline int _ready(self) except -1:
         """Refuse to work until __init__ has set every field."""
@@ -256,6 +297,51 @@ cdef class CircuitBreaker:
         """Decorate ``func`` so every call to it goes through this breaker."""
         self._ready()
         return decorate(self, func, make_wrapper)
+
+    # -- the shared view: written by the shared state, read by the C hot path -----
+
+    def _publish(self, int state, long long errors, long long epoch, double recover_at,
+                 double fresh_until, double recovers_wall):
+        """Set the view a shared breaker's calls are decided from until ``fresh_until``."""
+        self._ready()
+        if not CLOSED <= state <= DISABLED or epoch < 0 or errors < 0:
+            raise ValueError(f"not a view: state {state}, epoch {epoch}, errors {errors}")
+        # Published whole, with no Python call in between: no thread sees half a view.
+        self.core.view_state = state
+        self.core.view_errors = errors
+        self.core.view_epoch = <unsigned long long>epoch
+        self.core.view_recover_at = recover_at
+        self._view_recovers_wall = recovers_wall
+        self.core.view_fresh_until = fresh_until
+
+    def _take_pending(self):
+        """Return (epoch, digits or None, calls, slow calls) batched here, and forget them.
+
+        The digits, oldest first, are a count window's last outcomes; a time window
+        has only the counts.
+        """
+        self._ready()
+        cdef Py_ssize_t calls = <Py_ssize_t>self.core.pending_calls
+        cdef Py_ssize_t head = self.core.pending_head
+        if calls == 0:
+            return None
+        digits = None
+        if self.core.pending != NULL:
+            if calls < self.core.pending_capacity:
+                digits = self.core.pending[:head].decode("ascii")
+            else:
+                digits = (self.core.pending[head:self.core.pending_capacity]
+                          + self.core.pending[:head]).decode("ascii")
+        batch = (<long long>self.core.pending_epoch, digits, self.core.pending_calls,
+                 self.core.pending_slows)
+        self.core.pending_calls = self.core.pending_slows = 0
+        self.core.pending_head = 0
+        return batch
+
+    def _fast_counts(self):
+        """Return (successes, rejections, slow calls) of shared calls decided here."""
+        self._ready()
+        return (self.core.successes, self.core.rejections, self.core.slow_calls)
 
     # -- slow paths, called back from the C hot path ------------------------------
 
@@ -708,8 +794,6 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
     function in between would add itself to every rejection's traceback.
     """
     cdef CircuitBreaker self = <CircuitBreaker>breaker
-    if self._shared is not None:
-        return PCB_DELEGATE
     self._ready()
     cdef double now = self._now()
     cdef bint changed = self._refresh(now)
@@ -764,6 +848,49 @@ cdef double _now(object obj) except? -1.0:
 
 cdef int _only_call_path(object error) except -1:
     return 1 if never_ran(error) else 0
+
+
+cdef int _shared_reject(object breaker, bint with_fallback, double now) except -1:
+    """Reject a shared breaker's call from its view, as _admit rejects a local one's."""
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    cdef int state = self.core.view_state
+    self.core.rejections += 1
+    if with_fallback:
+        return PCB_USE_FALLBACK
+    if state == OPEN:
+        rejection = CircuitBreakerException(
+            self, self.core.view_errors, self._view_recovers_wall,
+            self.core.view_recover_at - now, STATE_BY_CODE[state],
+        )
+    else:
+        rejection = CircuitBreakerException(
+            self, self.core.view_errors, None, None, STATE_BY_CODE[state])
+    PyErr_SetObject(CircuitBreakerException, rejection)
+    return -1
+
+
+cdef inline object _start(CircuitBreaker self, double start):
+    return start if self.core.timed else None
+
+
+cdef int _shared_exception(object breaker, object error, unsigned long long epoch,
+                           double start) except -1:
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    self._shared.end_admitted(<long long>epoch, _start(self, start), error)
+    return 0
+
+
+cdef int _shared_flagged(object breaker, object result, unsigned long long epoch,
+                         double start) except -1:
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    self._shared.end_admitted_result(<long long>epoch, _start(self, start), result)
+    return 0
+
+
+cdef int _shared_success(object breaker, unsigned long long epoch, double start) except -1:
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    self._shared.end_admitted(<long long>epoch, _start(self, start), None)
+    return 0
 
 
 cdef class Window:
@@ -903,12 +1030,17 @@ def make_wrapper(CircuitBreaker breaker, func):
 cdef void _install() except *:
     global pcb_core_offset, pcb_target_offset, PCB_CLOSED
     global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success, pcb_now
-    global pcb_only_call_path
+    global pcb_only_call_path, PCB_OPEN, PCB_FORCED_OPEN, PCB_DISABLED, PCB_SHARED
+    global pcb_shared_reject, pcb_shared_exception, pcb_shared_flagged, pcb_shared_success
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
     pcb_target_offset = <char *>&wrapper.target - <char *><PyObject *>wrapper
     PCB_CLOSED = CLOSED
+    PCB_OPEN = OPEN
+    PCB_FORCED_OPEN = FORCED_OPEN
+    PCB_DISABLED = DISABLED
+    PCB_SHARED = SHARED
     if PCB_STATES != len(STATE_BY_CODE):
         raise ImportError(f"_hot_path.h counts {PCB_STATES} states, state.py {len(STATE_BY_CODE)}")
     pcb_admit = _admit
@@ -917,6 +1049,10 @@ cdef void _install() except *:
     pcb_record_success = _record_success
     pcb_now = _now
     pcb_only_call_path = _only_call_path
+    pcb_shared_reject = _shared_reject
+    pcb_shared_exception = _shared_exception
+    pcb_shared_flagged = _shared_flagged
+    pcb_shared_success = _shared_success
     pcb_install(<PyTypeObject *>CircuitBreaker, <PyTypeObject *>CircuitWrapper)
 
 

@@ -291,6 +291,23 @@ class CircuitBreaker:
     call_async = _async.call_async
     __aenter__ = _async.aenter
     __aexit__ = _async.aexit
+    # The clock a shared state keeps its view on (the compiled core's is its C clock).
+    _monotonic = staticmethod(time.monotonic)
+
+    # -- the shared view: the compiled core decides from it in C; here the shared
+    # state's own fast path does, so there is nothing to keep or count.
+
+    def _publish(self, state: int, errors: int, epoch: int, recover_at: float,
+                 fresh_until: float, recovers_wall: float) -> None:
+        """Take the view a shared breaker's calls are decided from: see _shared."""
+
+    def _take_pending(self) -> tuple[int, str | None, int, int] | None:
+        """Return the windowed outcomes batched by the core: none in this twin."""
+        return None
+
+    def _fast_counts(self) -> tuple[int, int, int]:
+        """Return (successes, rejections, slow calls) decided by the core: none here."""
+        return (0, 0, 0)
 
     def __enter__(self) -> CircuitBreaker:
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
@@ -746,6 +763,15 @@ def _checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
 def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
     """Return a function that calls ``func`` through ``breaker``."""
     call = breaker.call
+    if breaker._shared is not None:
+        shared_call = breaker._shared.call
+
+        def shared_wrapper(*args: Any, **kwargs: Any) -> Any:
+            # A shared breaker's calls are its shared state's: one Python frame less.
+            return shared_call(func, *args, **kwargs)
+
+        shared_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
+        return shared_wrapper
     detect_error = breaker._detect_error
     windowed = breaker._window is not None
     successes = breaker._successes

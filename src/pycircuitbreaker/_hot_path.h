@@ -78,6 +78,26 @@ typedef struct {
     unsigned long long slow_calls;
     unsigned long long transitions[PCB_STATES];
     double entered_at; /* when the current state was entered, on the breaker's clock */
+    /* A shared breaker's local view of its shared state (see _shared.SharedState, which
+     * publishes it): enough to decide here, with no Python frame, a call that needs no
+     * round trip. Read only while ``now < view_fresh_until``; the shared state sets
+     * that to -inf whenever it has work of its own to do first. */
+    int view_state;
+    long long view_errors;
+    unsigned long long view_epoch;
+    double view_recover_at;
+    double view_fresh_until;
+    double slow_call_duration;
+    /* A windowed shared breaker's CLOSED successes of the epoch ``pending_epoch``, sent
+     * in a batch by the shared state. A count window keeps only the last window-size
+     * outcomes (all the window can hold: exact), a digit each ('0', or '2' if slow), in
+     * a ring; a time window, whose batch lands in one slice, only counts them. */
+    char *pending;      /* count window: the ring; NULL for a time window */
+    Py_ssize_t pending_capacity;
+    Py_ssize_t pending_head;
+    long long pending_calls;
+    long long pending_slows;
+    unsigned long long pending_epoch;
 } pcb_core;
 
 /* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
@@ -85,7 +105,6 @@ typedef struct {
 #define PCB_PERMIT 0x100
 #define PCB_STATE_MASK 0xff
 #define PCB_USE_FALLBACK -2 /* rejected, nothing set: run the fallback instead */
-#define PCB_DELEGATE -3     /* the shared state decides: hand it the whole call */
 
 /* What a wrapper calls: a field of the Cython CircuitWrapper. ``vectorcall`` must stay
  * first: the type's tp_vectorcall_offset points at it. The pointers are borrowed; the
@@ -98,6 +117,10 @@ typedef struct {
 
 /* Set once at import by _core_c.pyx. */
 static int PCB_CLOSED;
+static int PCB_OPEN;
+static int PCB_FORCED_OPEN;
+static int PCB_DISABLED;
+static int PCB_SHARED;
 static Py_ssize_t pcb_core_offset;
 static Py_ssize_t pcb_target_offset;
 /* Slow paths (Cython). pcb_admit answers as above and stores the generation the call
@@ -113,6 +136,16 @@ static int (*pcb_record_success)(PyObject *breaker, unsigned long long generatio
 static double (*pcb_now)(PyObject *breaker);
 /* _misuse.never_ran for an error whose traceback has frames: 1 or 0, -1 on failure. */
 static int (*pcb_only_call_path)(PyObject *error);
+/* A shared breaker's slow paths, each a hand-over to its shared state: reject from the
+ * view (as pcb_admit does); settle a call admitted here that raised ``error``, returned
+ * a ``result`` detect_error flagged, or succeeded where the view alone cannot settle it.
+ * ``epoch`` is the view's when the call was admitted. */
+static int (*pcb_shared_reject)(PyObject *breaker, int with_fallback, double now);
+static int (*pcb_shared_exception)(PyObject *breaker, PyObject *error,
+                                   unsigned long long epoch, double start);
+static int (*pcb_shared_flagged)(PyObject *breaker, PyObject *result,
+                                 unsigned long long epoch, double start);
+static int (*pcb_shared_success)(PyObject *breaker, unsigned long long epoch, double start);
 
 #define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
 
@@ -135,16 +168,19 @@ static int pcb_never_ran(PyObject *error, PyObject *traceback) {
 /* Count ``error`` (of ``type``, with ``traceback``: used before 3.11 only) with it as
  * the exception being handled, as in the pure twin's ``except`` clause: callbacks see it
  * in sys.exc_info(), and one that raises gets it as its __context__. */
-static int pcb_record_handling(PyObject *breaker, PyObject *type, PyObject *error,
-                               PyObject *traceback, unsigned long long generation,
-                               double start) {
+typedef int (*pcb_recorder)(PyObject *breaker, PyObject *error,
+                            unsigned long long generation, double start);
+
+static int pcb_record_handling(pcb_recorder record, PyObject *breaker, PyObject *type,
+                               PyObject *error, PyObject *traceback,
+                               unsigned long long generation, double start) {
     int result;
 #if PY_VERSION_HEX >= 0x030B0000
     PyObject *handled = PyErr_GetHandledException();
     (void)type;
     (void)traceback;
     PyErr_SetHandledException(error);
-    result = pcb_record_exception(breaker, error, generation, start);
+    result = record(breaker, error, generation, start);
     PyErr_SetHandledException(handled);
     Py_XDECREF(handled);
 #else
@@ -154,7 +190,7 @@ static int pcb_record_handling(PyObject *breaker, PyObject *type, PyObject *erro
     Py_INCREF(error);
     Py_XINCREF(traceback);
     PyErr_SetExcInfo(type, error, traceback);
-    result = pcb_record_exception(breaker, error, generation, start);
+    result = record(breaker, error, generation, start);
     PyErr_SetExcInfo(old_type, old_value, old_traceback);
 #endif
     return result;
@@ -163,8 +199,8 @@ static int pcb_record_handling(PyObject *breaker, PyObject *type, PyObject *erro
 /* Count the pending exception if it is an Exception and the callee ran. It stays
  * pending, untouched, unless counting it fired a callback that raised a BaseException
  * (see _events): that one is pending instead, with the call's error as its context. */
-static void pcb_after_exception(PyObject *breaker, unsigned long long generation,
-                                double start) {
+static void pcb_after_exception(pcb_recorder record, PyObject *breaker,
+                                unsigned long long generation, double start) {
     /* BaseExceptions that are not Exceptions (KeyboardInterrupt, ...) never count. */
     if (!PyErr_ExceptionMatches(PyExc_Exception)) return;
 #if PY_VERSION_HEX >= 0x030C0000
@@ -172,7 +208,7 @@ static void pcb_after_exception(PyObject *breaker, unsigned long long generation
     PyObject *traceback = PyException_GetTraceback(error);
     int never_ran = pcb_never_ran(error, traceback);
     Py_XDECREF(traceback);
-    if (!never_ran && pcb_record_handling(breaker, NULL, error, NULL, generation, start) < 0) {
+    if (!never_ran && pcb_record_handling(record, breaker, NULL, error, NULL, generation, start) < 0) {
         PyObject *raised = PyErr_GetRaisedException();
         PyException_SetContext(raised, error); /* steals error */
         PyErr_SetRaisedException(raised);
@@ -185,7 +221,7 @@ static void pcb_after_exception(PyObject *breaker, unsigned long long generation
     PyErr_NormalizeException(&type, &error, &traceback);
     if (traceback != NULL) PyException_SetTraceback(error, traceback);
     if (!pcb_never_ran(error, traceback)
-            && pcb_record_handling(breaker, type, error, traceback, generation, start) < 0) {
+            && pcb_record_handling(record, breaker, type, error, traceback, generation, start) < 0) {
         PyObject *raised_type, *raised, *raised_traceback;
         PyErr_Fetch(&raised_type, &raised, &raised_traceback);
         PyErr_NormalizeException(&raised_type, &raised, &raised_traceback);
@@ -224,6 +260,98 @@ static PyObject *pcb_delegate(PyObject *shared_call, PyObject *func, PyObject *c
     return result;
 }
 
+/* Whether a shared breaker's view, fresh at ``now``, admits calls with no round trip. */
+#define PCB_VIEW_ADMITS(core) ((core)->view_state == PCB_CLOSED || (core)->view_state == PCB_DISABLED)
+
+/* Add a windowed success to the batch; 0 when the view moved on since the call was
+ * admitted, so the shared state must take it. */
+static int pcb_pend(pcb_core *core, unsigned long long epoch, int slow) {
+    if (epoch != core->view_epoch) return 0;
+    if (epoch != core->pending_epoch) {
+        /* Only the newest epoch's outcomes can count: the storage drops the others. */
+        core->pending_calls = core->pending_slows = 0;
+        core->pending_head = 0;
+        core->pending_epoch = epoch;
+    }
+    if (core->pending != NULL) {
+        core->pending[core->pending_head] = slow ? '2' : '0';
+        if (++core->pending_head == core->pending_capacity) core->pending_head = 0;
+    }
+    core->pending_calls++;
+    core->pending_slows += slow;
+    return 1;
+}
+
+/* Run func(*args, **kwargs) through a shared breaker: decided here from the view when
+ * it is fresh and the call needs no round trip (a CLOSED or DISABLED admission, a
+ * success with nothing to reset, a windowed success for the batch, a rejection before
+ * the recovery time); everything else is the shared state's. This is the rule of
+ * SharedState.call's own fast path, inline; the differential test pins the two. */
+static PyObject *pcb_shared_call(PyObject *breaker, pcb_core *core, PyObject *func,
+                                 PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    double now = pcb_monotonic();
+    double start = now;
+    unsigned long long epoch = core->view_epoch;
+    PyObject *result;
+    int slow = 0;
+    if (!(now < core->view_fresh_until))
+        return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
+    if (!PCB_VIEW_ADMITS(core)) {
+        if (core->view_state == PCB_FORCED_OPEN
+                || (core->view_state == PCB_OPEN && now < core->view_recover_at)) {
+            if (pcb_shared_reject(breaker, core->fallback != NULL, now) == PCB_USE_FALLBACK)
+                return PyObject_Vectorcall(core->fallback, args, nargsf, kwnames);
+            return NULL;
+        }
+        /* A trial call: it needs a lease from the storage. */
+        return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
+    }
+    result = PyObject_Vectorcall(func, args, nargsf, kwnames);
+    if (result == NULL) {
+        pcb_after_exception(pcb_shared_exception, breaker, epoch, start);
+        return NULL;
+    }
+    if (core->detect_error != NULL) {
+        PyObject *verdict = PyObject_Vectorcall(core->detect_error, &result, 1, NULL);
+        int is_error;
+        if (verdict == Py_False || verdict == Py_None) {
+            is_error = 0;
+        } else {
+            is_error = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+        }
+        Py_XDECREF(verdict);
+        if (is_error > 0)
+            is_error = pcb_shared_flagged(breaker, result, epoch, start) < 0 ? -1 : 1;
+        if (is_error < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        if (is_error) return result;
+    }
+    if (core->windowed) {
+        /* Untimed, the admission's reading does: a batch a call late is still sent. */
+        if (core->timed) {
+            now = pcb_monotonic();
+            slow = now - start >= core->slow_call_duration;
+        }
+        /* A stale view sends the batch with this call: the shared state's work. */
+        if (now < core->view_fresh_until && pcb_pend(core, epoch, slow)) {
+            core->successes++;
+            if (slow) core->slow_calls++;
+            return result;
+        }
+    } else if (epoch == core->view_epoch && core->view_errors == 0 && PCB_VIEW_ADMITS(core)) {
+        /* Nothing to reset, as far as this process knows: no round trip. */
+        core->successes++;
+        return result;
+    }
+    if (pcb_shared_success(breaker, epoch, start) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 /* Run func(*args, **kwargs) through the breaker. */
 static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *const *args,
                                   size_t nargsf, PyObject *kwnames) {
@@ -234,11 +362,12 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
     double start = 0.0;
     PyObject *result;
     if (state != PCB_CLOSED) {
-        int admitted = pcb_admit(breaker, core->fallback != NULL, &generation);
+        int admitted;
+        if (state == PCB_SHARED)
+            return pcb_shared_call(breaker, core, func, args, nargsf, kwnames);
+        admitted = pcb_admit(breaker, core->fallback != NULL, &generation);
         if (admitted == PCB_USE_FALLBACK)
             return PyObject_Vectorcall(core->fallback, args, nargsf, kwnames);
-        if (admitted == PCB_DELEGATE)
-            return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
         if (admitted < 0) return NULL;
         state = admitted & PCB_STATE_MASK;
         permit = admitted & PCB_PERMIT;
@@ -254,7 +383,7 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
     /* Every way a call can end gives its permit back, BaseExceptions included. */
     if (permit) pcb_release(core, generation);
     if (result == NULL) {
-        pcb_after_exception(breaker, generation, start);
+        pcb_after_exception(pcb_record_exception, breaker, generation, start);
         return NULL;
     }
     if (core->detect_error != NULL) {

@@ -256,7 +256,8 @@ elseif op == 'success' then
     end
   end
 elseif op == 'record' then
-  -- epoch admitted in, outcomes (a digit a call: failed + 2 * slow), 'count' or 'time',
+  -- epoch admitted in, outcomes (a digit a call: failed + 2 * slow; for a time window
+  -- also '#calls:failed:slow'), 'count' or 'time',
   -- window size, slice width (ms), minimum calls, failure rate, slow-call rate (-1: slow
   -- calls do not count), open period (ms)
   if wc > 0 and redis.call('EXISTS', KEYS[3]) == 0 then
@@ -277,12 +278,18 @@ elseif op == 'record' then
     if by_time then
       -- Every outcome of the batch lands in the slice of now: roll once, add once.
       time_roll(size, tonumber(ARGV[7]))
-      local failed, slow = 0, 0
-      for i = 1, #outcomes do
-        local v = tonumber(string.sub(outcomes, i, i))
-        failed, slow = failed + v % 2, slow + math.floor(v / 2)
+      -- Outcomes by the number ('#calls:failed:slow'), as a fast caller batches them.
+      local calls, failed, slow = string.match(outcomes, '^#(%d+):(%d+):(%d+)$')
+      if calls then
+        calls, failed, slow = tonumber(calls), tonumber(failed), tonumber(slow)
+      else
+        calls, failed, slow = #outcomes, 0, 0
+        for i = 1, #outcomes do
+          local v = tonumber(string.sub(outcomes, i, i))
+          failed, slow = failed + v % 2, slow + math.floor(v / 2)
+        end
       end
-      if not invalid then time_add(size, #outcomes, failed, slow) end
+      if not invalid then time_add(size, calls, failed, slow) end
     else
       for i = 1, #outcomes do
         if invalid then break end

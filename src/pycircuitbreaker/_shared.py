@@ -13,9 +13,9 @@ takes over, and the shared state is read again once the storage's cool-off has p
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
-import time
 import weakref
 from collections.abc import Generator
 from datetime import datetime
@@ -152,10 +152,18 @@ class SharedState:
         self._breaker = breaker
         self._config = config
         self._storage = storage
+        # The core's clock: a compiled core reads the view published to it on its own.
+        self._clock: Callable[[], float] = type(breaker)._monotonic
         self._refresh_interval = refresh_interval
         self._lease_ms = int(lease_timeout * 1000)
         self._leases = itertools.count()
         self._view: View | None = None
+        # The view and until when it decides calls with no round trip (see _publish);
+        # replaced whole, so a thread never reads one with the other's deadline.
+        # With the epoch in which a success changes nothing (no errors counted, CLOSED
+        # or DISABLED), else -1.
+        self._fast: tuple[View | None, float, int] = (None, -math.inf, -1)
+        self._publishing = threading.Lock()
         # Only one thread reads the shared state again at a time; the others go on with
         # the view they have.
         self._refreshing = threading.Lock()
@@ -166,14 +174,16 @@ class SharedState:
         self._muted = False
         # Set when the storage held an invalid state for this breaker (see _note_invalid).
         self._repair = False
-        new_locks_after_fork(self, "_refreshing", "_local_lock", "_pending_lock")
+        new_locks_after_fork(self, "_refreshing", "_local_lock", "_pending_lock", "_publishing")
         # A window strategy: the outcomes of CLOSED calls go to the shared window, a
         # batch at a time (see _flush).
         rule = config.rule
         self._windowed = rule is not None
         self._slow_call_duration = rule.slow_call_duration if rule is not None else None
+        self._by_time = rule is not None and rule.code == _constants.TIME_WINDOW
+        self._window_size = rule.window_size if rule is not None else 0
         if rule is not None:
-            by_time = rule.code == _constants.TIME_WINDOW
+            by_time = self._by_time
             self._window_args = (
                 "time" if by_time else "count",
                 rule.window_size,
@@ -194,9 +204,12 @@ class SharedState:
         # Metrics of this process's calls (see _metrics): those the storage decided,
         # those of stand-ins already dropped, and the current stand-in's own.
         self._counts = [new_tally() for _ in _CALL_COUNTS]
+        self._successes = self._counts[_SUCCESSES]
+        # A success of the view's fast path needs no settling beyond counting it.
+        self._plain = config.detect_error is None and rule is None
         self._dropped_counts = [0] * len(_CALL_COUNTS)
         self._transitions = [new_tally() for _ in STATE_BY_CODE]
-        self._state_since = time.monotonic()  # when this process saw the state change
+        self._state_since = self._clock()  # when this process saw the state change
         if isinstance(config.recovery_timeout, Backoff):
             self._backoff: Backoff | None = config.recovery_timeout
             self._timeout: float | None = None
@@ -212,6 +225,29 @@ class SharedState:
     def call(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func(*args, **kwargs)`` as the breaker's ``call`` does."""
         fallback = self._config.fallback
+        now = self._clock()
+        view, fresh_until, _ = self._fast
+        if now < fresh_until:
+            # Decided from the view, with no round trip: the rule the compiled core
+            # copies into C (_hot_path.h, pcb_shared_call). Inline, as it runs on every
+            # call of the pure twin.
+            state = view.state  # type: ignore[union-attr]  # fresh: there is one
+            if state == CLOSED or state == DISABLED:
+                epoch = view.epoch  # type: ignore[union-attr]
+                start = now if self._slow_call_duration is not None else None
+                try:
+                    result = func(*args, **kwargs)
+                except BaseException as error:
+                    self.end_admitted(epoch, start, outcome_of(error))
+                    raise
+                if self._plain and self._fast[2] == epoch:
+                    next(self._successes)  # nothing to reset: no round trip
+                else:
+                    self._settle_admitted(epoch, start, result)
+                return result
+            if state == FORCED_OPEN or (state == OPEN and now < view.recover_at):  # type: ignore[union-attr]
+                self._reject(view, fallback is not None, now)  # type: ignore[arg-type]
+                return fallback(*args, **kwargs)  # type: ignore[no-any-return]  # raised if None
         token = self.begin(fallback is not None)
         if token is None:
             return fallback(*args, **kwargs)  # type: ignore[no-any-return]  # stands in for func's
@@ -222,6 +258,34 @@ class SharedState:
             raise
         self.end_result(token, result)
         return result
+
+    def _settle_admitted(self, epoch: int, start: float | None, result: object) -> None:
+        """Settle a call admitted from the view that returned ``result``."""
+        detect_error = self._config.detect_error
+        if detect_error is not None and detect_error(result):
+            self.end_admitted(epoch, start, Detected(result))
+        elif self._windowed:
+            if self._clock() - self._flushed_at < self._refresh_interval:
+                self._add_outcome(epoch, start, 0)  # for the next batch
+                next(self._successes)
+            else:
+                self.end_admitted(epoch, start, None)  # with its batch
+        elif self._settled_by_view(epoch):
+            next(self._successes)
+        else:
+            self.end_admitted(epoch, start, None)
+
+    def end_admitted(self, epoch: int, start: float | None, outcome: BaseException | None) -> None:
+        """Settle a call admitted from the view (here or by the compiled core) in ``epoch``."""
+        self.end((_SHARED, epoch, "", self._windowed, start), outcome)
+
+    def end_admitted_result(self, epoch: int, start: float | None, result: object) -> None:
+        """Settle a call admitted from the view whose ``result`` detect_error flagged."""
+        self.end_admitted(epoch, start, Detected(result))
+
+    def _settled_by_view(self, epoch: int) -> bool:
+        """Return whether a success admitted in ``epoch`` changes nothing, as far as the view knows."""
+        return self._fast[2] == epoch
 
     def begin(self, with_fallback: bool) -> Any:
         """Admit a call and return its token; None means: run the fallback; or reject."""
@@ -312,9 +376,9 @@ class SharedState:
                 # Cancelled mid round trip: a lease it asked for may have been granted,
                 # and one it was giving back may still be held.
                 if request[0] == "acquire":
-                    self._orphans.append(request[2])
+                    self._orphan(request[2])
                 elif request[0] == "release":
-                    self._orphans.append(request[1])
+                    self._orphan(request[1])
                 plan.close()
                 raise
 
@@ -374,10 +438,10 @@ class SharedState:
     def _begin_shared(self, with_fallback: bool) -> Plan[Any]:
         view = yield from self._current_view()
         state = view.state
-        start = time.monotonic() if self._slow_call_duration is not None else None
+        start = self._clock() if self._slow_call_duration is not None else None
         if state == CLOSED or state == DISABLED:
             return (_SHARED, view.epoch, "", self._windowed, start)
-        if state == FORCED_OPEN or (state == OPEN and time.monotonic() < view.recover_at):
+        if state == FORCED_OPEN or (state == OPEN and self._clock() < view.recover_at):
             return self._reject(view, with_fallback)
         # OPEN with its recovery time come, or HALF_OPEN: ask for a trial call.
         lease = f"{os.getpid()}:{id(self)}:{next(self._leases)}"
@@ -385,7 +449,7 @@ class SharedState:
             reply = yield ("acquire", self._config.half_open_max_calls or 0, lease,
                            self._lease_ms)
         except StorageUnavailable:
-            self._orphans.append(lease)  # the script may have run
+            self._orphan(lease)  # the script may have run
             raise
         view = self._adopt(reply)
         try:
@@ -397,7 +461,7 @@ class SharedState:
                 try:
                     yield ("release", lease)
                 except StorageUnavailable:
-                    self._orphans.append(lease)  # given back at the next round trip
+                    self._orphan(lease)  # given back at the next round trip
             raise
         granted = reply[reply_fields.GRANTED]
         if granted == 2:
@@ -409,7 +473,8 @@ class SharedState:
             return (_SHARED, view.epoch, "", windowed, start)
         return self._reject(view, with_fallback)
 
-    def _reject(self, view: View, with_fallback: bool) -> None:
+    def _reject(self, view: View, with_fallback: bool, now: float | None = None) -> None:
+        """Count a rejection; raise it, or return when the caller runs the fallback."""
         next(self._counts[_REJECTIONS])
         if with_fallback:
             return None
@@ -417,7 +482,7 @@ class SharedState:
         if view.state == OPEN:
             error = CircuitBreakerException(
                 self._breaker, view.errors, view.opened_wall + view.open_period,
-                view.recover_at - time.monotonic(), STATE_BY_CODE[OPEN],
+                view.recover_at - (self._clock() if now is None else now), STATE_BY_CODE[OPEN],
             )
         else:
             error = CircuitBreakerException(
@@ -436,10 +501,7 @@ class SharedState:
         return not config.exception_blacklist or isinstance(error, config.exception_blacklist)
 
     def _success(self, epoch: int, lease: str) -> Plan[None]:
-        view = self._view  # there is one: the call was admitted on it
-        if not lease and view.epoch == epoch and view.errors == 0 and (  # type: ignore[union-attr]
-            view.state == CLOSED or view.state == DISABLED  # type: ignore[union-attr]
-        ):
+        if not lease and self._settled_by_view(epoch):
             # Nothing to reset, as far as this process knows: no round trip.
             return
         reply = yield ("success", epoch, lease, self._config.strategy_code,
@@ -457,31 +519,57 @@ class SharedState:
             failed, cause = 1, error
         else:
             return  # not counted: not in the window either
+        if self._add_outcome(epoch, start, failed):
+            yield from self._flush(cause)
+
+    def _add_outcome(self, epoch: int, start: float | None, failed: int) -> bool:
+        """Add an outcome to the batch; return whether the batch is due to be sent.
+
+        An error may trip the breaker: it goes at once. Successes wait for the next
+        refresh, so a healthy breaker still makes one round trip per interval.
+        """
+        now = self._clock()
         # Calls are timed (start is set) only when _slow_call_duration is.
-        slow = int(start is not None and time.monotonic() - start >= self._slow_call_duration)  # type: ignore[operator]
+        slow = int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
         if slow:
             next(self._counts[_SLOW_CALLS])
         self._pending.append((epoch, failed + 2 * slow))
-        # An error may trip the breaker: it goes at once. Successes wait for the next
-        # refresh, so a healthy breaker still makes one round trip per interval.
-        if failed or time.monotonic() - self._flushed_at >= self._refresh_interval:
-            yield from self._flush(cause)
+        return bool(failed) or now - self._flushed_at >= self._refresh_interval
 
-    def _flush(self, cause: object) -> Plan[None]:
-        """Send the batch of windowed outcomes; the reply is the new view."""
+    def _flush(self, cause: object) -> Plan[bool]:
+        """Send the batch of windowed outcomes; the reply is the new view. Return whether sent."""
         with self._pending_lock:
             batch, self._pending = self._pending, []
-            self._flushed_at = time.monotonic()
-        if not batch:
-            return
+            # The successes the compiled core batched on its own (see _hot_path.h).
+            batched = self._breaker._take_pending()
+            self._flushed_at = self._clock()
+        epochs = [admitted for admitted, _ in batch]
+        if batched is not None:
+            epochs.append(batched[0])
+        if not epochs:
+            return False
         # Only the newest epoch's outcomes can still count: the script drops the others.
-        epoch = max(admitted for admitted, _ in batch)
-        outcomes = "".join(str(digit) for admitted, digit in batch if admitted == epoch)
+        epoch = max(epochs)
+        digits = [digit for admitted, digit in batch if admitted == epoch]
+        core_digits, core_calls, core_slows = "", 0, 0
+        if batched is not None and batched[0] == epoch:
+            core_digits, core_calls, core_slows = batched[1] or "", batched[2], batched[3]
+        if self._by_time:
+            # The whole batch lands in one slice: only its counts matter.
+            calls = len(digits) + core_calls
+            failed = sum(digit % 2 for digit in digits)
+            slow = sum(digit // 2 for digit in digits) + core_slows
+            outcomes = f"#{calls}:{failed}:{slow}"
+        else:
+            # The core's came first (an outcome waits here only to be sent at once), and
+            # only the last window-size outcomes can be in the window.
+            outcomes = (core_digits + "".join(map(str, digits)))[-self._window_size:]
         reply = yield ("record", epoch, outcomes) + self._window_args + (
             self._open_period_ms(),
         )
         self._adopt(reply)
         self._announce(reply, cause)
+        return True
 
     def _error(self, epoch: int, lease: str, cause: object) -> Plan[None]:
         reply = yield ("error", epoch, lease, self._config.error_threshold,
@@ -497,6 +585,8 @@ class SharedState:
 
     def _force_plan(self, state: int) -> Plan[None]:
         local = self._local_while_down()
+        # Outcomes batched before a control are of the window it clears (or closes).
+        self._drop_pending()
         if local is None:
             try:
                 reply = yield ("force", state, self._open_period_ms())
@@ -534,7 +624,7 @@ class SharedState:
             return getattr(local, name)
         if name == "state":
             state = view.state
-            if state == OPEN and time.monotonic() >= view.recover_at:
+            if state == OPEN and self._clock() >= view.recover_at:
                 state = HALF_OPEN
             return STATE_BY_CODE[state]
         if name == "error_count":
@@ -553,19 +643,20 @@ class SharedState:
         """Return the view, read again first if it is older than the refresh interval."""
         if self._local is not None:
             yield from self._resync()
-        while self._orphans:
-            lease = self._orphans.pop()
-            try:
-                yield ("release", lease)
-            except StorageUnavailable:
-                self._orphans.append(lease)
-                raise
+        if self._orphans:
+            while self._orphans:
+                lease = self._orphans.pop()
+                try:
+                    yield ("release", lease)
+                except StorageUnavailable:
+                    self._orphan(lease)
+                    raise
+            self._republish()
         view = self._view
-        if view is not None and time.monotonic() - view.read_at < self._refresh_interval:
+        if view is not None and self._clock() - view.read_at < self._refresh_interval:
             return view
-        if self._pending:
-            # Outcomes are waiting: sending them reads the state too.
-            yield from self._flush(None)
+        # Outcomes waiting to be sent: sending them reads the state too.
+        if self._windowed and (yield from self._flush(None)):
             return self._view  # type: ignore[return-value]  # the flush adopted its reply
         if view is not None and not self._refreshing.acquire(blocking=False):
             return view  # another thread (or task) is reading it now
@@ -581,7 +672,7 @@ class SharedState:
         Replies to several threads' round trips may arrive in any order: an older one
         must not replace what a newer one said.
         """
-        now = time.monotonic()
+        now = self._clock()
         redis_now = reply[reply_fields.NOW]
         recover_at = reply[reply_fields.RECOVER_AT]
         opened_at = reply[reply_fields.OPENED_AT]
@@ -598,18 +689,52 @@ class SharedState:
             read_at=now,
             stamp=redis_now,
         )
-        current = self._view
-        if current is not None and view.state != current.state:
-            self._state_since = now
-        # A view older than the refresh interval gives way whatever its stamp, so that a
-        # Redis whose clock went back (a failover) cannot freeze it.
-        if (
-            current is None
-            or view.stamp >= current.stamp
-            or now - current.read_at >= self._refresh_interval
-        ):
-            self._view = view
+        with self._publishing:
+            current = self._view
+            if current is not None and view.state != current.state:
+                self._state_since = now
+            # A view older than the refresh interval gives way whatever its stamp, so
+            # that a Redis whose clock went back (a failover) cannot freeze it.
+            if (
+                current is None
+                or view.stamp >= current.stamp
+                or now - current.read_at >= self._refresh_interval
+            ):
+                self._view = view
+                self._publish()
         return view
+
+    def _publish(self) -> None:
+        """Tell the core, and the fast path of ``call``, until when the view decides alone.
+
+        Never while the local stand-in decides or leases wait to be given back: then
+        every call comes here. Called with ``_publishing`` held, so views are published
+        in the order they were kept.
+        """
+        view = self._view
+        if view is None:
+            return
+        fresh_until = -math.inf
+        if self._local is None and not self._orphans:
+            fresh_until = view.read_at + self._refresh_interval
+        quiet = view.errors == 0 and (view.state == CLOSED or view.state == DISABLED)
+        self._fast = (view, fresh_until, view.epoch if quiet else -1)
+        try:
+            self._breaker._publish(view.state, view.errors, view.epoch, view.recover_at,
+                                   fresh_until, view.opened_wall + view.open_period)
+        except (ValueError, OverflowError):
+            # A view the core cannot hold (a storage's odd reply): it decides nothing.
+            self._fast = (view, -math.inf, -1)
+            self._breaker._publish(CLOSED, 0, 0, 0.0, -math.inf, 0.0)
+
+    def _republish(self) -> None:
+        with self._publishing:
+            self._publish()
+
+    def _orphan(self, lease: str) -> None:
+        """Keep a lease that may be held in the storage, to give back at the next round trip."""
+        self._orphans.append(lease)
+        self._republish()
 
     def _announce(self, reply: Any, cause: object) -> None:
         """Fire the callbacks of a transition this process made in the storage."""
@@ -655,6 +780,7 @@ class SharedState:
         with self._local_lock:
             if self._local is None:
                 self._local = self._make_local()
+                self._republish()
             return self._local
 
     def _make_local(self) -> CircuitBreaker:
@@ -737,6 +863,7 @@ class SharedState:
             local, self._local = self._local, None
             self._local_opened = False
             self._local_control = None
+            self._republish()
         if local is not None:
             # Read outside the lock: reading may announce, and callbacks run no lock.
             dropped = local.metrics()
@@ -755,13 +882,18 @@ class SharedState:
             local = self._local
             counts = [tally_value(tally) + dropped
                       for tally, dropped in zip(self._counts, self._dropped_counts)]
+        # The calls the compiled core decided from the view on its own.
+        successes, rejections, slow_calls = self._breaker._fast_counts()
+        counts[_SUCCESSES] += successes
+        counts[_REJECTIONS] += rejections
+        counts[_SLOW_CALLS] += slow_calls
         if local is not None:
             local_metrics = local.metrics()
             counts = [count + getattr(local_metrics, name)
                       for count, name in zip(counts, _CALL_COUNTS)]
             time_in_state = local_metrics.time_in_state
         else:
-            time_in_state = elapsed(time.monotonic(), self._state_since)
+            time_in_state = elapsed(self._clock(), self._state_since)
         return BreakerMetrics(
             breaker_id=self._config.breaker_id,
             state=state,
@@ -774,7 +906,13 @@ class SharedState:
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's unsent outcomes: the parent sends them."""
-        self._pending = []
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        """Forget the windowed outcomes not sent yet, here and in the core."""
+        with self._pending_lock:
+            self._pending = []
+            self._breaker._take_pending()
 
 
 class Detected(Exception):
