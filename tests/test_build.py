@@ -132,3 +132,20 @@ def test_failed_compile_is_fatal_when_required(source_tree, tmp_path, flag):
     result = build_wheel(source_tree, tmp_path, CC="false", **{flag: "1"})
     assert result.returncode != 0
     assert not list(tmp_path.glob("*.whl"))
+
+
+def test_importing_the_package_loads_no_storage_engine():
+    # A breaker without storage= must not pay for Redis: neither the client library nor
+    # the shared-state engine nor its Lua script is imported until a storage is built.
+    out = run_python(
+        "import sys, pycircuitbreaker;"
+        "print(sorted(m for m in ('redis', 'pycircuitbreaker._shared',"
+        " 'pycircuitbreaker._redis_script', 'pycircuitbreaker.redis_storage')"
+        " if m in sys.modules))"
+    )
+    assert out == "[]"
+    out = run_python(
+        "import sys, pycircuitbreaker.redis_storage;"
+        "print(all(m in sys.modules for m in ('redis', 'pycircuitbreaker._shared')))"
+    )
+    assert out == "True"

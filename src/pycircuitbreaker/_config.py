@@ -4,9 +4,9 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 from uuid import uuid4
 
 from . import _constants
-from ._shared import SharedStorage
 from ._validate import callable_or_none, describe, positive_int, seconds
 from .backoff import Backoff
+from .storage import SharedStorage
 from .strategies import CircuitBreakerStrategy, Strategy, WindowRule, strategy_code, window_rule
 
 # 0.5.0 accepted every option positionally, in this order.

@@ -86,6 +86,7 @@ cdef extern from "_hot_path.h":
     int PCB_USE_FALLBACK
     void pcb_release(pcb_core *core, unsigned long long generation) noexcept
     double pcb_monotonic() nogil
+    double pcb_coarse_slack() nogil
     double pcb_wall() nogil
     int PCB_CLOSED
     int PCB_OPEN
@@ -125,6 +126,8 @@ cdef str MSG_BACKOFF_FAILED = _constants.MSG_BACKOFF_FAILED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
 cdef str MSG_REINIT = _constants.MSG_REINIT
+# How far the hot path's coarse clock may lag the precise one (see _hot_path.h).
+cdef double COARSE_SLACK = pcb_coarse_slack()
 
 
 def _c_monotonic():
@@ -312,7 +315,8 @@ cdef class CircuitBreaker:
         self.core.view_epoch = <unsigned long long>epoch
         self.core.view_recover_at = recover_at
         self._view_recovers_wall = recovers_wall
-        self.core.view_fresh_until = fresh_until
+        # Early by the coarse clock's lag: the hot path never uses a view past its time.
+        self.core.view_fresh_until = fresh_until - COARSE_SLACK
 
     def _take_pending(self):
         """Return (epoch, digits or None, calls, slow calls) batched here, and forget them.

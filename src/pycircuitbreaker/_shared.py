@@ -32,6 +32,7 @@ from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
+from .storage import InvalidState, SharedStorage, StorageUnavailable
 from .strategies import strategy_of
 
 if TYPE_CHECKING:
@@ -88,44 +89,6 @@ def _new_locks_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
     os.register_at_fork(after_in_child=_new_locks_in_child)
-
-
-class StorageUnavailable(Exception):
-    """The storage cannot be used now; the breaker falls back to its local state."""
-
-
-class InvalidState(StorageUnavailable):
-    """The storage holds a state for this breaker that it could not have written.
-
-    An outage of that breaker's shared state alone: its call is decided locally, and its
-    next round trip overwrites the stored state with the local stand-in's.
-    """
-
-
-class SharedStorage:
-    """Where breakers keep state shared with other processes (the ``storage=`` option)."""
-
-    def attach(self, breaker: Any, config: BreakerConfig) -> SharedState:
-        """Return the SharedState that decides for ``breaker``."""
-        raise NotImplementedError
-
-    def run(self, breaker_id: Any, args: tuple[Any, ...]) -> Any:
-        """Run one script operation for ``breaker_id``; raise StorageUnavailable if down."""
-        raise NotImplementedError
-
-    async def arun(self, breaker_id: Any, args: tuple[Any, ...]) -> Any:
-        """Run one script operation as ``run`` does, on an asyncio client."""
-        raise NotImplementedError
-
-    def available(self) -> bool:
-        """Return whether the storage may be tried now (it is not cooling off)."""
-        raise NotImplementedError
-
-    def count_fallback(self) -> None:
-        """Count one call (or control) decided on local state instead of the storage."""
-
-    def recovered(self) -> None:
-        """Note that a breaker went back from its local state to the storage."""
 
 
 class View(NamedTuple):
@@ -224,7 +187,6 @@ class SharedState:
 
     def call(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``func(*args, **kwargs)`` as the breaker's ``call`` does."""
-        fallback = self._config.fallback
         now = self._clock()
         view, fresh_until, _ = self._fast
         if now < fresh_until:
@@ -246,8 +208,10 @@ class SharedState:
                     self._settle_admitted(epoch, start, result)
                 return result
             if state == FORCED_OPEN or (state == OPEN and now < view.recover_at):  # type: ignore[union-attr]
+                fallback = self._config.fallback
                 self._reject(view, fallback is not None, now)  # type: ignore[arg-type]
                 return fallback(*args, **kwargs)  # type: ignore[no-any-return]  # raised if None
+        fallback = self._config.fallback
         token = self.begin(fallback is not None)
         if token is None:
             return fallback(*args, **kwargs)  # type: ignore[no-any-return]  # stands in for func's

@@ -25,14 +25,9 @@ from redis.retry import Retry
 from . import _constants
 from . import _redis_script as fields
 from ._redis_script import SCRIPT
-from ._shared import (
-    InvalidState,
-    SharedState,
-    SharedStorage,
-    StorageUnavailable,
-    new_locks_after_fork,
-)
+from ._shared import SharedState, new_locks_after_fork
 from ._validate import describe, seconds
+from .storage import InvalidState, SharedStorage, StorageUnavailable
 
 if TYPE_CHECKING:
     from ._config import BreakerConfig

@@ -16,6 +16,7 @@ from . import timing
 from .cell import Unavailable
 from .redis_commands import CommandCounter
 from .redis_results import ERRORS, FULL_SPEED, PACED, PACED_RATE, RedisRun, Stretch
+from .redis_route import measure_route
 from .redis_rows import ERRORS as ERROR_SCENARIO
 from .redis_rows import HEALTHY, load_redis, shared_rows
 from .redis_server import RedisServer, server_binary
@@ -98,6 +99,7 @@ def _measure(run, url, meter, budget, say):
     for cells in (healthy, failing):
         for key, (_row, cell) in cells.items():
             _verify(run, key, cell, "after timing: ")
+    measure_route(run, url, budget, say)
 
 
 class Meter:

@@ -3,6 +3,7 @@
 import textwrap
 
 from .redis_results import ERRORS, PACED_RATE, TARGET_RATE
+from .redis_route import LOCAL, ROUTE_SCENARIOS, SHARED, route_ns
 from .report import row_label
 from .scenarios import BY_KEY
 from .timing import number, plural
@@ -22,6 +23,7 @@ def section(results):
         return lines + [f"  not measured: {run.reason}"]
     lines += _method(run)
     lines += _summary(results, run)
+    lines += _route(run)
     lines += _stretches(run)
     lines += _errors(run)
     lines += _notes(run)
@@ -64,6 +66,29 @@ def _summary(results, run):
         ]))
     lines.append("  x pybreaker: calls/s over pybreaker's; x local: ns/call over the same "
                  "row's (a) decorator without storage (main table)")
+    return lines
+
+
+def _route(run):
+    """Return the table of the shared route beside the local breaker, timed in the same rounds."""
+    if not run.route:
+        return []
+    lines = ["", "The shared route beside the same breaker without storage (ns/call, median "
+                 "of rounds timed together)",
+             _line("", [heading for scenario in ROUTE_SCENARIOS
+                        for heading in (scenario.column, "shared", "x")])]
+    for key, row in run.rows.items():
+        cells = []
+        for scenario in ROUTE_SCENARIOS:
+            local, shared = (route_ns(run, key, scenario, where) for where in (LOCAL, SHARED))
+            if local is None or shared is None:
+                cells += ["-", "-", "-"]
+                continue
+            cells += [number(local), number(shared), f"{shared / local:.2f}x"]
+        if any(cell != "-" for cell in cells):
+            lines.append(_line(row_label(row.row)[:LABEL - 1], cells))
+    lines.append("  local: the scenario's breaker without storage; shared: the same with "
+                 "RedisStorage; x: shared over local")
     return lines
 
 

@@ -84,6 +84,8 @@ class RedisRun:
     #: row key -> how one of our rows misbehaved
     failed: dict[str, str] = field(default_factory=dict)
     stretches: list[Stretch] = field(default_factory=list)
+    #: (row key, scenario key, "local"/"shared") -> ns per call of each round (redis_route)
+    route: dict[tuple[str, str, str], list[float]] = field(default_factory=dict)
 
     @property
     def measured(self):

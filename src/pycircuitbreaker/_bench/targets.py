@@ -12,6 +12,7 @@ from typing import Optional
 from .leaks import REJECTIONS
 from .redis_report import per_call
 from .redis_results import TARGET_RATE
+from .redis_route import LOCAL, ROUTE_SCENARIOS, SHARED, route_ns
 from .scaling import CROWD
 from .scenarios import BY_KEY, DETECT_ERROR, NET_ERROR, SCENARIOS, canonical
 from .scraping import SCRAPE_INTERVAL
@@ -71,6 +72,35 @@ def evaluate(results):
     verdicts += _windows(results)
     verdicts += _async(results)
     verdicts += _redis(results)
+    verdicts += _route(results)
+    return verdicts
+
+
+# The shared route's targets: (row, scenario index in ROUTE_SCENARIOS, most shared/local).
+ROUTE_TARGETS = (
+    ("compiled", 0, 1.5, "compiled, shared CLOSED success"),
+    ("compiled", 1, 1.5, "compiled, shared OPEN rejection"),
+    ("compiled", 2, 2.0, "compiled, shared windowed CLOSED success"),
+    ("pure", 0, 2.5, "pure, shared CLOSED success"),
+    ("pure", 1, 2.5, "pure, shared OPEN rejection"),
+    ("pure", 2, 2.5, "pure, shared windowed CLOSED success"),
+)
+
+
+def _route(results):
+    """Return the shared route's verdicts: shared over local, timed in the same rounds."""
+    run = results.redis
+    verdicts = []
+    for key, index, limit, what in ROUTE_TARGETS:
+        scenario = ROUTE_SCENARIOS[index]
+        target = f"{what}: at most {limit:g}x the same breaker without storage"
+        if run is None or not run.measured:
+            reason = "--no-redis" if run is None else run.reason
+            verdicts.append(Verdict(target, None, f"not measured: {reason}"))
+            continue
+        verdicts.append(_ratio(target, route_ns(run, key, scenario, SHARED),
+                               route_ns(run, key, scenario, LOCAL), limit,
+                               f"local {scenario.column}"))
     return verdicts
 
 
