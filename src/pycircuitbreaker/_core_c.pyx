@@ -307,8 +307,8 @@ cdef class CircuitBreaker:
                  double fresh_until, double recovers_wall):
         """Set the view a shared breaker's calls are decided from until ``fresh_until``."""
         self._ready()
-        if not CLOSED <= state <= DISABLED or epoch < 0 or errors < 0:
-            raise ValueError(f"not a view: state {state}, epoch {epoch}, errors {errors}")
+        if not CLOSED <= state <= DISABLED or errors < 0:
+            raise ValueError(f"not a view: state {state}, errors {errors}")
         # Published whole, with no Python call in between: no thread sees half a view.
         self.core.view_state = state
         self.core.view_errors = errors
@@ -325,22 +325,25 @@ cdef class CircuitBreaker:
         has only the counts.
         """
         self._ready()
-        cdef Py_ssize_t calls = <Py_ssize_t>self.core.pending_calls
+        # Read and reset before any Python object is built: a collection run by an
+        # allocation may run code that batches another call meanwhile.
+        cdef long long calls = self.core.pending_calls
+        cdef long long slows = self.core.pending_slows
+        cdef long long epoch = <long long>self.core.pending_epoch
         cdef Py_ssize_t head = self.core.pending_head
+        cdef Py_ssize_t capacity = self.core.pending_capacity
+        cdef char *ring = self.core.pending
         if calls == 0:
             return None
-        digits = None
-        if self.core.pending != NULL:
-            if calls < self.core.pending_capacity:
-                digits = self.core.pending[:head].decode("ascii")
-            else:
-                digits = (self.core.pending[head:self.core.pending_capacity]
-                          + self.core.pending[:head]).decode("ascii")
-        batch = (<long long>self.core.pending_epoch, digits, self.core.pending_calls,
-                 self.core.pending_slows)
         self.core.pending_calls = self.core.pending_slows = 0
         self.core.pending_head = 0
-        return batch
+        digits = None
+        if ring != NULL:
+            if calls < capacity:
+                digits = ring[:head].decode("ascii")
+            else:
+                digits = (ring[head:capacity] + ring[:head]).decode("ascii")
+        return (epoch, digits, calls, slows)
 
     def _fast_counts(self):
         """Return (successes, rejections, slow calls) of shared calls decided here."""

@@ -764,12 +764,8 @@ def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[
     """Return a function that calls ``func`` through ``breaker``."""
     call = breaker.call
     if breaker._shared is not None:
-        shared_call = breaker._shared.call
-
-        def shared_wrapper(*args: Any, **kwargs: Any) -> Any:
-            # A shared breaker's calls are its shared state's: one Python frame less.
-            return shared_call(func, *args, **kwargs)
-
+        # A shared breaker's calls are its shared state's, straight away.
+        shared_wrapper = breaker._shared.wrap(func)
         shared_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
         return shared_wrapper
     detect_error = breaker._detect_error

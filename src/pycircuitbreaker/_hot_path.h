@@ -41,15 +41,27 @@ static double pcb_monotonic(void) {
  * counter read), at most pcb_coarse_slack() behind it. A shared breaker's view is
  * checked for freshness on it, once per call. */
 #ifdef CLOCK_MONOTONIC_COARSE
+static int pcb_coarse_usable = 0; /* set by pcb_coarse_slack(), at import */
 static double pcb_monotonic_coarse(void) {
     struct timespec ts;
+    if (!pcb_coarse_usable) return pcb_monotonic();
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+/* Return how far the coarse clock may lag: twice its resolution, as a tick can come
+ * late; 0 when the kernel has no coarse clock, which pcb_monotonic_coarse then skips. */
 static double pcb_coarse_slack(void) {
     struct timespec ts;
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0) return 1.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    double resolution;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) != 0
+            || clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
+        pcb_coarse_usable = 0;
+        return 0.0;
+    }
+    clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
+    resolution = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    pcb_coarse_usable = 1;
+    return 2 * resolution;
 }
 #else
 static double pcb_monotonic_coarse(void) { return pcb_monotonic(); }

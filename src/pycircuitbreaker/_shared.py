@@ -223,6 +223,33 @@ class SharedState:
         self.end_result(token, result)
         return result
 
+    def wrap(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Return a function that calls ``func`` as ``call`` does.
+
+        The commonest case of call's fast path (a plain breaker, a fresh quiet view) is
+        inlined: one Python frame, not two, as the pure core's own wrapper does.
+        """
+        clock, call, successes = self._clock, self.call, self._successes
+        plain = self._plain
+
+        def shared_wrapper(*args: Any, **kwargs: Any) -> Any:
+            now = clock()
+            _, fresh_until, quiet_epoch = self._fast
+            if not (plain and now < fresh_until and quiet_epoch >= 0):
+                return call(func, *args, **kwargs)
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as error:
+                self.end_admitted(quiet_epoch, None, outcome_of(error))
+                raise
+            if self._fast[2] == quiet_epoch:
+                next(successes)  # nothing to reset: no round trip
+            else:
+                self.end_admitted(quiet_epoch, None, None)
+            return result
+
+        return shared_wrapper
+
     def _settle_admitted(self, epoch: int, start: float | None, result: object) -> None:
         """Settle a call admitted from the view that returned ``result``."""
         detect_error = self._config.detect_error
@@ -497,14 +524,26 @@ class SharedState:
         slow = int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
         if slow:
             next(self._counts[_SLOW_CALLS])
-        self._pending.append((epoch, failed + 2 * slow))
+        with self._pending_lock:
+            if not self._by_time:
+                # The core's batch first, so a count window's outcomes stay in the
+                # order they came in. (A time window's batch lands in one slice.)
+                self._pending.extend(self._core_batch())
+            self._pending.append((epoch, failed + 2 * slow))
         return bool(failed) or now - self._flushed_at >= self._refresh_interval
+
+    def _core_batch(self) -> list[tuple[int, int]]:
+        """Take the count-window outcomes the compiled core batched (see _hot_path.h)."""
+        batched = self._breaker._take_pending()
+        if batched is None:
+            return []
+        epoch, digits = batched[0], batched[1] or ""
+        return [(epoch, int(digit)) for digit in digits]
 
     def _flush(self, cause: object) -> Plan[bool]:
         """Send the batch of windowed outcomes; the reply is the new view. Return whether sent."""
         with self._pending_lock:
             batch, self._pending = self._pending, []
-            # The successes the compiled core batched on its own (see _hot_path.h).
             batched = self._breaker._take_pending()
             self._flushed_at = self._clock()
         epochs = [admitted for admitted, _ in batch]
@@ -515,6 +554,7 @@ class SharedState:
         # Only the newest epoch's outcomes can still count: the script drops the others.
         epoch = max(epochs)
         digits = [digit for admitted, digit in batch if admitted == epoch]
+        # The core's batch came after every outcome here (see _add_outcome).
         core_digits, core_calls, core_slows = "", 0, 0
         if batched is not None and batched[0] == epoch:
             core_digits, core_calls, core_slows = batched[1] or "", batched[2], batched[3]
@@ -525,9 +565,8 @@ class SharedState:
             slow = sum(digit // 2 for digit in digits) + core_slows
             outcomes = f"#{calls}:{failed}:{slow}"
         else:
-            # The core's came first (an outcome waits here only to be sent at once), and
-            # only the last window-size outcomes can be in the window.
-            outcomes = (core_digits + "".join(map(str, digits)))[-self._window_size:]
+            # Only the last window-size outcomes can be in the window.
+            outcomes = ("".join(map(str, digits)) + core_digits)[-self._window_size:]
         reply = yield ("record", epoch, outcomes) + self._window_args + (
             self._open_period_ms(),
         )
@@ -687,9 +726,10 @@ class SharedState:
             self._breaker._publish(view.state, view.errors, view.epoch, view.recover_at,
                                    fresh_until, view.opened_wall + view.open_period)
         except (ValueError, OverflowError):
-            # A view the core cannot hold (a storage's odd reply): it decides nothing.
+            # A view the core cannot hold (a storage's odd reply): it decides nothing,
+            # not even a success's settling (it counts an error).
             self._fast = (view, -math.inf, -1)
-            self._breaker._publish(CLOSED, 0, 0, 0.0, -math.inf, 0.0)
+            self._breaker._publish(CLOSED, 1, 0, 0.0, -math.inf, 0.0)
 
     def _republish(self) -> None:
         with self._publishing:

@@ -13,6 +13,9 @@ from . import timing
 from .redis_rows import REFRESH_INTERVAL
 from .scenarios import BY_KEY
 
+# Many short rounds rather than a few long ones: the median of 60 interleaved samples
+# shrugs off the bursts of a shared machine (~15 s in all for the full budget).
+ROUNDS_PER_ROUND = 20
 # CLOSED success, OPEN rejection, windowed CLOSED success.
 ROUTE_SCENARIOS = (BY_KEY["a_closed_decorator"], BY_KEY["c_open_rejects"],
                    BY_KEY["a_count_window"])
@@ -39,14 +42,14 @@ def measure_route(run, url, budget, say):
                 cells[key, scenario.key, where] = cell
     if not cells:
         return
-    say(f"timing the shared route beside the local one: {len(cells)} cells, "
-        f"{budget.rounds} round(s)")
+    rounds = budget.rounds * ROUNDS_PER_ROUND
+    say(f"timing the shared route beside the local one: {len(cells)} cells, {rounds} rounds")
     timers = {name: timing.timer_for(cell) for name, cell in cells.items()}
-    numbers = {name: timing.calibrate(timer, budget.seconds / 4)
+    numbers = {name: timing.calibrate(timer, budget.seconds / (2 * ROUNDS_PER_ROUND))
                for name, timer in timers.items()}
     order = list(timers)
     shuffler = random.Random(1)  # seeded: two runs interleave the same way
-    for _ in range(max(budget.rounds, 3)):
+    for _ in range(rounds):
         shuffler.shuffle(order)
         for name in order:
             seconds = timers[name].timeit(numbers[name])
