@@ -213,3 +213,16 @@ def test_compiled_core_refuses_a_view_it_cannot_hold(redis_url):
     with pytest.raises(OverflowError):
         breaker._publish(0, 0, 2**64, 0.0, 1e9, 0.0)
     assert breaker.call(ok()) == "ok"
+
+
+def test_refresh_interval_zero_reads_the_state_on_every_call(impl, redis_url, client):
+    breaker = impl.CircuitBreaker(breaker_id="route", storage=make_storage(redis_url,
+                                                                          refresh_interval=0))
+    guarded = breaker(ok())
+    guarded()
+    before = evalshas(client)
+    for _ in range(20):
+        guarded()
+    assert evalshas(client) == before + 20
+    # Never fresh, whatever a coarse clock's lag: the deadline published is -inf.
+    assert breaker._shared._fast[1] == float("-inf")

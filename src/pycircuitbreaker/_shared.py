@@ -718,7 +718,8 @@ class SharedState:
         if view is None:
             return
         fresh_until = -math.inf
-        if self._local is None and not self._orphans:
+        # refresh_interval=0 reads the state on every call: no view is ever fresh.
+        if self._local is None and not self._orphans and self._refresh_interval > 0:
             fresh_until = view.read_at + self._refresh_interval
         quiet = view.errors == 0 and (view.state == CLOSED or view.state == DISABLED)
         self._fast = (view, fresh_until, view.epoch if quiet else -1)
