@@ -1,16 +1,15 @@
 """Shared set-up for ``pytest benchmarks/``: rows loaded once, skipped (or failed) with a reason.
 
-Every timed test uses the same cells as ``python -m pycircuitbreaker bench``; that command
+Every timed test uses the same cells as ``./dev bench``; that command
 prints the side-by-side table and judges the targets, these tests keep each cell runnable
 and give pytest-benchmark's own statistics.
 """
 
 import pytest
-
-from pycircuitbreaker._bench.cell import Unavailable
-from pycircuitbreaker._bench.grid import explain_setup_error
-from pycircuitbreaker._bench.rows import BY_KEY, ROW_CLASSES
-from pycircuitbreaker._bench.scenarios import SCENARIOS, WINDOW_VARIANTS
+from pcbbench.cell import Unavailable
+from pcbbench.grid import explain_setup_error
+from pcbbench.rows import BY_KEY, ROW_CLASSES
+from pcbbench.scenarios import SCENARIOS, WINDOW_VARIANTS
 
 
 def pytest_generate_tests(metafunc):

@@ -1,7 +1,7 @@
 """ns per await of every async row (pytest-benchmark; issue #5; grouped by scenario).
 
 Each round awaits the cell ``awaiting.BATCH`` (1,000) times in one coroutine, the loop
-``python -m pycircuitbreaker bench`` times: read the microseconds per round as
+``./dev bench`` times: read the microseconds per round as
 nanoseconds per await. That command prints the same cells side by side, with ratios and
 issue #5's target (the decorator at most 1.3x the async forwarder).
 """
@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("pytest_benchmark")
 
-from pycircuitbreaker._bench.awaiting import BATCH  # noqa: E402
-from pycircuitbreaker._bench.rows import ASYNC_ROW_CLASSES  # noqa: E402
-from pycircuitbreaker._bench.scenarios import ASYNC_SCENARIOS, BY_KEY  # noqa: E402
+from pcbbench.awaiting import BATCH  # noqa: E402
+from pcbbench.rows import ASYNC_ROW_CLASSES  # noqa: E402
+from pcbbench.scenarios import ASYNC_SCENARIOS, BY_KEY  # noqa: E402
 
 # Combinations a row cannot express at all (0.5.0, pybreaker without tornado, the
 # forwarder rejecting) are left out rather than skipped, as in test_scenarios.

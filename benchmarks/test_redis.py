@@ -4,7 +4,7 @@ checks behind the Redis section's numbers.
 The timed tests use a redis-server of this module's own on a free loopback port, started
 and stopped by its pid; they skip when redis-server or the redis package is missing
 (and fail instead where ``PYCIRCUITBREAKER_REQUIRE_REDIS`` is set, as on CI).
-``python -m pycircuitbreaker bench`` times the same rows side by side, counts the Redis
+``./dev bench`` times the same rows side by side, counts the Redis
 commands per call and judges the Redis issue's targets.
 """
 
@@ -17,14 +17,12 @@ import pytest
 
 pytest.importorskip("pytest_benchmark")
 
-from pycircuitbreaker._bench import redis_bench, redis_results  # noqa: E402
-from pycircuitbreaker._bench.cell import Unavailable  # noqa: E402
-from pycircuitbreaker._bench.redis_commands import CommandCounter  # noqa: E402
-from pycircuitbreaker._bench.redis_rows import (  # noqa: E402
-    ERRORS, HEALTHY, REFRESH_INTERVAL, load_redis, shared_rows)
-from pycircuitbreaker._bench.redis_server import (  # noqa: E402
-    DEFAULT_PORT, RedisServer, server_binary)
-from pycircuitbreaker._bench.targets import UNKNOWN, _redis  # noqa: E402
+from pcbbench import redis_bench, redis_results  # noqa: E402
+from pcbbench.cell import Unavailable  # noqa: E402
+from pcbbench.redis_commands import CommandCounter  # noqa: E402
+from pcbbench.redis_rows import ERRORS, HEALTHY, REFRESH_INTERVAL, load_redis, shared_rows  # noqa: E402
+from pcbbench.redis_server import DEFAULT_PORT, RedisServer, server_binary  # noqa: E402
+from pcbbench.targets import UNKNOWN, _redis  # noqa: E402
 
 REQUIRE_ENV = "PYCIRCUITBREAKER_REQUIRE_REDIS"
 SCENARIOS = [pytest.param(HEALTHY, id="healthy_closed"), pytest.param(ERRORS, id="error_counted")]

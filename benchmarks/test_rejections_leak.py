@@ -3,8 +3,7 @@
 import importlib
 
 import pytest
-
-from pycircuitbreaker._bench.leaks import REJECTIONS, check_rejections
+from pcbbench.leaks import REJECTIONS, check_rejections
 
 CORES = {"compiled": "pycircuitbreaker._core_c", "pure": "pycircuitbreaker._core_py"}
 

@@ -1,6 +1,6 @@
 """ns per call of every row in every scenario (pytest-benchmark; grouped by scenario).
 
-Compare rows within a group's table. ``python -m pycircuitbreaker bench`` times the same
+Compare rows within a group's table. ``./dev bench`` times the same
 cells side by side, with ratios and the speed targets.
 """
 
@@ -8,11 +8,11 @@ import pytest
 
 pytest.importorskip("pytest_benchmark")
 
-from pycircuitbreaker._bench.functions import never_error  # noqa: E402
-from pycircuitbreaker._bench.scaling import CROWD, registry_cell  # noqa: E402
-from pycircuitbreaker._bench.scenarios import BY_KEY  # noqa: E402
-from pycircuitbreaker._bench.scraping import Scraper, scraped_cell  # noqa: E402
-from pycircuitbreaker._bench.windows import WINDOW_SCENARIOS  # noqa: E402
+from pcbbench.functions import never_error  # noqa: E402
+from pcbbench.scaling import CROWD, registry_cell  # noqa: E402
+from pcbbench.scenarios import BY_KEY  # noqa: E402
+from pcbbench.scraping import Scraper, scraped_cell  # noqa: E402
+from pcbbench.windows import WINDOW_SCENARIOS  # noqa: E402
 
 # The windows' group: the floor and each core's plain closed decorator as references,
 # then each core with every window strategy (issue #4 compares these).

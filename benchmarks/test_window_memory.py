@@ -1,8 +1,7 @@
 """Behaviour: a windowed breaker's memory is fixed at construction; calls keep nothing."""
 
 import pytest
-
-from pycircuitbreaker._bench.windows import CALLS, WINDOW_SCENARIOS, check_window_memory
+from pcbbench.windows import CALLS, WINDOW_SCENARIOS, check_window_memory
 
 
 @pytest.mark.parametrize("scenario", WINDOW_SCENARIOS, ids=lambda scenario: scenario.key)

@@ -149,3 +149,12 @@ def test_importing_the_package_loads_no_storage_engine():
         "print(all(m in sys.modules for m in ('redis', 'pycircuitbreaker._shared')))"
     )
     assert out == "True"
+
+
+def test_bench_command_says_where_the_benchmark_lives():
+    # The harness is not installed with the library; the command says how to run it.
+    result = subprocess.run([sys.executable, "-m", "pycircuitbreaker", "bench"],
+                            cwd=os.path.dirname(sys.executable), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "./dev bench" in result.stderr

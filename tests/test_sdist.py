@@ -245,6 +245,21 @@ def test_pure_wheel_holds_no_compiled_core_nor_its_build_inputs(pure_wheel):
         assert needed in members
 
 
+def test_wheel_holds_the_library_alone(pure_wheel):
+    # The benchmark harness (benchmarks/pcbbench), the tests and the examples stay in the
+    # repository and the sdist: the wheel is the package's own modules and its metadata.
+    members = zipfile.ZipFile(pure_wheel).namelist()
+    package = {m.partition("/")[2] for m in members if m.startswith("pycircuitbreaker/")}
+    others = [m for m in members
+              if not m.startswith(("pycircuitbreaker/", "pycircuitbreaker-"))]
+    assert others == []
+    library = {p.relative_to(ROOT / "src" / "pycircuitbreaker").as_posix()
+               for p in (ROOT / "src" / "pycircuitbreaker").glob("*")
+               if p.suffix in (".py", ".pyi") or p.name == "py.typed"}
+    # The pure wheel has no compiled core: its stub is left out too (see above).
+    assert package == library - {"_core_c.pyi"}, sorted(package ^ (library - {"_core_c.pyi"}))
+
+
 def test_pure_wheel_installs_without_compiler_or_cython(pure_wheel, tmp_path):
     venv = Venv(tmp_path / "venv")
     # No index either: if pip tried to build anything it could not even fetch setuptools

@@ -9,7 +9,8 @@ import gc
 import tracemalloc
 from dataclasses import dataclass
 
-from ..exceptions import CircuitBreakerException
+from pycircuitbreaker.exceptions import CircuitBreakerException
+
 from .functions import noop
 from .rows.base import trip
 from .scenarios import NEVER

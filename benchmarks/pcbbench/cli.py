@@ -1,4 +1,4 @@
-"""``python -m pycircuitbreaker bench``: measure every row x scenario, print tables and targets."""
+"""``./dev bench``: measure every row x scenario, print tables and targets."""
 
 import argparse
 import dataclasses
@@ -6,7 +6,8 @@ import os
 import sys
 import time
 
-from .. import IMPLEMENTATION, __version__
+from pycircuitbreaker import IMPLEMENTATION, __version__
+
 from . import chart, machine, redis_bench, redis_report, redis_results, report, timing
 from .cell import Cell
 from .functions import never_error
@@ -28,7 +29,7 @@ DEFAULT_CHART = "pycircuitbreaker-bench.png"
 def parse(argv):
     """Return the parsed command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m pycircuitbreaker bench",
+        prog="./dev bench",
         description="Time this project's breaker (compiled and pure) beside baselines and "
                     "peers, sync and async, and shared through a redis-server of its own, "
                     "then judge the speed targets of issues #3-#5, #7 and the Redis issue. "

@@ -24,7 +24,7 @@ LOCAL, SHARED = "local", "shared"
 
 def measure_route(run, url, budget, say):
     """Time every route cell into ``run.route``: (row, scenario, LOCAL/SHARED) -> ns samples."""
-    from ..redis_storage import RedisStorage
+    from pycircuitbreaker.redis_storage import RedisStorage
 
     cells = {}
     for key, shared_row in run.rows.items():

@@ -1,4 +1,4 @@
-"""Benchmark the breaker against baselines and peers: ``python -m pycircuitbreaker bench``.
+"""Benchmark the breaker against baselines and peers: ``./dev bench``.
 
 The same definitions drive the command's table and the pytest-benchmark suite in
 ``benchmarks/``: ``scenarios`` names what is measured, ``rows`` builds one ``Cell`` (a

@@ -10,7 +10,8 @@ import gc
 import tracemalloc
 from dataclasses import dataclass
 
-from ..strategies import count_window, time_window
+from pycircuitbreaker.strategies import count_window, time_window
+
 from .functions import Boom, boom
 from .scenarios import BY_KEY, COUNT_WINDOW, LARGE_COUNT_WINDOW, SLOW_CALLS, TIME_WINDOW
 

@@ -71,7 +71,7 @@ class OursShared(SharedRow):
         self._storages = {}
 
     def build(self, url, scenario):
-        from ..redis_storage import RedisStorage
+        from pycircuitbreaker.redis_storage import RedisStorage
 
         storage = RedisStorage.from_url(url, refresh_interval=REFRESH_INTERVAL)
         self._storages[scenario.key] = storage

@@ -8,7 +8,8 @@ with and without its breaker in that registry.
 
 import threading
 
-from ..registry import CircuitBreakerRegistry
+from pycircuitbreaker.registry import CircuitBreakerRegistry
+
 from .scenarios import BY_KEY
 
 # Reads per second: 20, where a Prometheus scrape interval is typically 15-60 seconds.

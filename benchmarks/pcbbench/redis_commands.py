@@ -9,7 +9,7 @@ among those the script's source calls. The counter's own INFO commands are left 
 import re
 from dataclasses import dataclass, field
 
-from .._redis_script import SCRIPT
+from pycircuitbreaker._redis_script import SCRIPT
 
 # The commands that run a script: what a client sends to have one run.
 SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})

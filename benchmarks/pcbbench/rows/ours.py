@@ -2,10 +2,11 @@
 
 import importlib
 
-from ..._version import __version__
-from ...decorator import make_circuit
-from ...exceptions import CircuitBreakerException
-from ...strategies import CircuitBreakerStrategy
+from pycircuitbreaker._version import __version__
+from pycircuitbreaker.decorator import make_circuit
+from pycircuitbreaker.exceptions import CircuitBreakerException
+from pycircuitbreaker.strategies import CircuitBreakerStrategy
+
 from ..cell import NO_ARG, Cell, Unavailable
 from ..functions import never_error
 from ..scenarios import CLOSED, DECORATOR

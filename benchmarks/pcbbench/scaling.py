@@ -1,6 +1,7 @@
 """Closed-path cost of a breaker that shares its registry with many others."""
 
-from ..registry import CircuitBreakerRegistry
+from pycircuitbreaker.registry import CircuitBreakerRegistry
+
 from .scenarios import BY_KEY
 
 CROWD = 100_000
