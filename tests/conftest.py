@@ -79,6 +79,14 @@ class FakeClock:
 
 
 @pytest.fixture
+def events():
+    """Record every callback of a breaker built with ``events.options()``."""
+    from breaker_helpers import Events
+
+    return Events()
+
+
+@pytest.fixture
 def clock():
     return FakeClock()
 

@@ -1,6 +1,7 @@
 """CircuitBreakerRegistry, with breakers of both twins."""
 
 import pytest
+from breaker_helpers import make
 from conftest import Boom, fail
 
 from pycircuitbreaker import CircuitBreakerRegistry, CircuitBreakerRegistryException
@@ -110,3 +111,20 @@ def test_health_counts_errors(impl, registry):
         with pytest.raises(Boom):
             breaker.call(fail())
     assert registry.health()["breakers"]["7"] == {"state": "CLOSED", "error_count": 2}
+
+
+def test_registry_reports_forced_open_as_open_and_disabled_as_neither(impl, clock):
+    registry = CircuitBreakerRegistry()
+    forced = make(impl, clock, breaker_id="forced", registry=registry)
+    disabled = make(impl, clock, breaker_id="disabled", registry=registry)
+    opened = make(impl, clock, breaker_id="open", registry=registry)
+    closed = make(impl, clock, breaker_id="closed", registry=registry)
+    forced.force_open()
+    disabled.disable()
+    opened.trip()
+    assert registry.get_open_circuits() == [forced, opened]
+    assert registry.get_closed_circuits() == [closed]
+    assert registry.get_half_open_circuits() == []
+    forced.reset()
+    assert registry.get_open_circuits() == [opened]
+    assert registry.get_closed_circuits() == [forced, closed]
