@@ -15,11 +15,12 @@ from pcbbench.scraping import Scraper, scraped_cell  # noqa: E402
 from pcbbench.windows import WINDOW_SCENARIOS  # noqa: E402
 
 # The windows' group: the floor and each core's plain closed decorator as references,
-# then each core with every window strategy (issue #4 compares these).
+# then each core with every window strategy (issue #4 compares these), and interlock, the
+# one peer with windows of its own, likewise.
 WINDOW_GROUP = "windows: (a) closed decorator, beside the floor and the default strategy"
 WINDOW_PARAMS = [pytest.param("a_closed_decorator", "floor", id="floor")] + [
     pytest.param(scenario_key, row_key, id=f"{scenario_key}-{row_key}")
-    for row_key in ("compiled", "pure")
+    for row_key in ("compiled", "pure", "interlock")
     for scenario_key in ["a_closed_decorator"] + [s.key for s in WINDOW_SCENARIOS]
 ]
 

@@ -15,11 +15,11 @@ BLOCKS = (
     ("default options", [s for s in SCENARIOS if s.variant == PLAIN]),
     ("NET_ERROR and detect_error",
      [s for s in SCENARIOS if s.variant in (NET_ERROR, DETECT_ERROR)]),
-    ("failure-rate windows (this project only)",
+    ("failure-rate windows (this project and interlock)",
      [s for s in SCENARIOS if s.variant in WINDOW_VARIANTS]),
 )
-SHORT = {"pybreaker": "pybreaker", "circuitbreaker": "circuitb.",
-         "pycircuitbreaker050": "pcb 0.5.0"}
+SHORT = {"pybreaker": "pybreaker", "circuitbreaker": "circuitb.", "interlock": "interlock",
+         "purgatory": "purgatory", "pycircuitbreaker050": "pcb 0.5.0"}
 MARK = {NOT_APPLICABLE: "n/a", UNAVAILABLE: "-", FAILED: "FAILED"}
 
 

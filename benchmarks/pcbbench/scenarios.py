@@ -20,8 +20,8 @@ CALL = "call"
 PLAIN = "plain"
 NET_ERROR = "net_error"
 DETECT_ERROR = "detect_error"
-# Failure-rate window strategies (``windows.STRATEGIES`` builds each); only this
-# project's rows have them.
+# Failure-rate window strategies (``windows.STRATEGIES`` builds each); of the peers, only
+# interlock has windows (set in its Config instead).
 COUNT_WINDOW = "count_window"
 LARGE_COUNT_WINDOW = "count_window_100000"
 TIME_WINDOW = "time_window"

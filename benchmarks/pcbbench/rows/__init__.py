@@ -3,13 +3,13 @@
 from .baselines import AsyncForwarder, BareAwait, Direct, Floor, Forwarder
 from .original import Original
 from .ours import Compiled, Pure
-from .peers import FabfuelCircuitBreaker, PyBreaker
+from .peers import FabfuelCircuitBreaker, Interlock, Purgatory, PyBreaker
 
 ROW_CLASSES = (Direct, Forwarder, Floor, Compiled, Pure, PyBreaker, FabfuelCircuitBreaker,
-               Original)
+               Interlock, Purgatory, Original)
 # The async table (scenarios.ASYNC_SCENARIOS): its own baselines, then the same breakers.
 ASYNC_ROW_CLASSES = (BareAwait, AsyncForwarder, Compiled, Pure, PyBreaker,
-                     FabfuelCircuitBreaker, Original)
+                     FabfuelCircuitBreaker, Interlock, Purgatory, Original)
 BY_KEY = {cls.key: cls for cls in ROW_CLASSES + ASYNC_ROW_CLASSES}
 
 

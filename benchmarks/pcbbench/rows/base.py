@@ -57,7 +57,8 @@ def breaker_options(scenario, strategies, never_error):
     elif scenario.variant == DETECT_ERROR:
         options["detect_error"] = never_error
     elif scenario.variant in WINDOW_STRATEGIES:
-        # Only this project has strategy objects; other rows mark these n/a.
+        # Only this project has strategy objects; peers set their own windows or mark
+        # these n/a.
         options["strategy"] = WINDOW_STRATEGIES[scenario.variant]()
     if scenario.state == OPEN:
         options.update(error_threshold=1, recovery_timeout=NEVER)
