@@ -10,7 +10,7 @@ Both cores give this module the same few primitives:
 - ``breaker._end_result(token, result)``: the same for a call that returned ``result``,
   judged by ``detect_error``;
 - ``breaker._quiet``: a :class:`QuietView`;
-- ``breaker._shared``: None, or the SharedState of a breaker with a storage, whose
+- ``breaker._shared``: None, or the shared route of a breaker with a storage, whose
   ``abegin``, ``aend`` and ``aend_result`` await the storage instead.
 
 An ``await`` cannot be expressed in the compiled hot path, so the async wrapper is a
@@ -24,17 +24,17 @@ import inspect
 from collections.abc import Awaitable
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ._constants import MSG_EXIT_WITHOUT_ENTER, MSG_NOT_AWAITABLE
 from ._metrics import new_tally
-from ._misuse import never_ran
+from ._protocols import NOT_COUNTED, Breaker, SharedRoute, outcome_of
 from ._validate import describe
 
 if TYPE_CHECKING:
-    from ._core_py import CircuitBreaker
-    from ._shared import SharedState
-    from ._types import P, R
+    from ._typevars import P, R
+
+B = TypeVar("B", bound=Breaker)
 
 
 class QuietView:
@@ -58,7 +58,7 @@ class QuietView:
 
 
 async def call_async(
-    self: CircuitBreaker, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    self: Breaker, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
 ) -> R:
     """Await ``func(*args, **kwargs)`` through the breaker and return its result."""
     fallback = self.config.fallback
@@ -86,7 +86,7 @@ async def call_async(
     return result
 
 
-async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
+async def _call_shared(shared: SharedRoute, fallback: Callable[..., Any] | None,
                        func: Callable[..., Awaitable[R]], args: tuple[Any, ...],
                        kwargs: dict[str, Any]) -> R:
     """Await ``func(*args, **kwargs)`` through a shared breaker's state."""
@@ -114,11 +114,11 @@ async def _call_shared(shared: SharedState, fallback: Callable[..., Any] | None,
 
 # The tokens of the ``async with`` blocks of shared breakers open in this context, as
 # (breaker, token) pairs; other breakers keep theirs in their own ContextVar.
-_SHARED_ENTRIES: ContextVar[tuple[tuple[CircuitBreaker, Any], ...]] = ContextVar(
+_SHARED_ENTRIES: ContextVar[tuple[tuple[Breaker, Any], ...]] = ContextVar(
     "pycircuitbreaker_shared_entries", default=())
 
 
-async def aenter(self: CircuitBreaker) -> CircuitBreaker:
+async def aenter(self: B) -> B:
     """Guard an ``async with`` block as ``with`` does: rejected, counted and permitted alike."""
     if self._shared is None:
         return self.__enter__()
@@ -127,7 +127,7 @@ async def aenter(self: CircuitBreaker) -> CircuitBreaker:
     return self
 
 
-async def aexit(self: CircuitBreaker, exc_type: type[BaseException] | None,
+async def aexit(self: Breaker, exc_type: type[BaseException] | None,
                 error: BaseException | None, traceback: TracebackType | None) -> bool:
     """Settle the ``async with`` block; CancelledError frees the permit and counts nothing."""
     if self._shared is None:
@@ -144,7 +144,7 @@ async def aexit(self: CircuitBreaker, exc_type: type[BaseException] | None,
 
 
 def make_async_wrapper(
-    breaker: CircuitBreaker, func: Callable[..., Awaitable[Any]]
+    breaker: Breaker, func: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     """Return a coroutine function that awaits ``func`` through ``breaker``."""
     if breaker._shared is not None:
@@ -192,7 +192,7 @@ def make_async_wrapper(
 
 
 def _make_shared_async_wrapper(
-    breaker: CircuitBreaker, func: Callable[..., Awaitable[Any]]
+    breaker: Breaker, func: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     """Return a coroutine function that awaits ``func`` through a shared breaker."""
     shared, fallback = breaker._shared, breaker.config.fallback
@@ -210,12 +210,3 @@ async def _maybe_await(value: Any) -> Any:
         return await value
     return value
 
-
-# Settles a call without counting it: not an Exception, so never classified, and never
-# raised, so it gathers no traceback.
-NOT_COUNTED = GeneratorExit()
-
-
-def outcome_of(error: BaseException) -> BaseException:
-    """Return what settles a call that raised ``error``: NOT_COUNTED if it never ran."""
-    return NOT_COUNTED if never_ran(error) else error

@@ -1,13 +1,14 @@
 """Parse and validate breaker options into an immutable configuration."""
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Optional
 from uuid import uuid4
 
 from . import _constants
+from ._options import BreakerConfig
 from ._validate import callable_or_none, describe, positive_int, seconds
 from .backoff import Backoff
 from .storage import SharedStorage
-from .strategies import CircuitBreakerStrategy, Strategy, WindowRule, strategy_code, window_rule
+from .strategies import CircuitBreakerStrategy, strategy_code, window_rule
 
 # 0.5.0 accepted every option positionally, in this order.
 POSITIONAL_OPTIONS = (
@@ -38,33 +39,6 @@ KEYWORD_OPTIONS = (
     "storage",
 )
 OPTION_NAMES = frozenset(POSITIONAL_OPTIONS + KEYWORD_OPTIONS + tuple(ALIASES))
-
-
-class BreakerConfig(NamedTuple):
-    """Validated settings of one breaker; the cores copy them into their own fields."""
-
-    breaker_id: Any
-    detect_error: Optional[Callable[[Any], Any]]
-    error_threshold: int
-    exception_blacklist: tuple[type[BaseException], ...]
-    exception_whitelist: tuple[type[BaseException], ...]
-    on_close: Optional[Callable[..., Any]]
-    on_open: Optional[Callable[..., Any]]
-    recovery_threshold: int
-    recovery_timeout: Union[float, Backoff]
-    strategy: Union[CircuitBreakerStrategy, Strategy]
-    strategy_code: int
-    #: The window strategy's checked parameters; None for the counting rules.
-    rule: Optional[WindowRule]
-    clock: Optional[Callable[[], float]]
-    registry: Any
-    half_open_max_calls: Optional[int]
-    # Any: called only when given (a rejection raises otherwise), its result standing in
-    # for the guarded function's, whatever that is.
-    fallback: Any
-    on_half_open: Optional[Callable[..., Any]]
-    on_state_change: Optional[Callable[..., Any]]
-    storage: Any
 
 
 def make_config(

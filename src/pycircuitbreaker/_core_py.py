@@ -40,12 +40,51 @@ from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
 
 if TYPE_CHECKING:
-    from typing_extensions import Concatenate
+    from typing import Protocol, TypeVar
 
-    from ._config import BreakerConfig
-    from ._shared import SharedState
-    from ._types import Guarded, GuardedClassMethod, Method, P, R, T
+    from typing_extensions import Concatenate, ParamSpec, Self
+
+    from ._options import BreakerConfig
+    from ._protocols import SharedRoute
+    from ._typevars import P, R, T
     from .state import CircuitBreakerState
+
+    # What the decorators return, for type checkers (``_types`` names them): defined
+    # here, beside the class their ``breaker`` is, so that this twin imports no module
+    # that imports it back.
+    _Q = ParamSpec("_Q")
+    _R_co = TypeVar("_R_co", covariant=True)
+    _S = TypeVar("_S")
+    _T_contra = TypeVar("_T_contra", contravariant=True)
+    # Decorated under @staticmethod/@classmethod: the descriptor comes back, its function
+    # guarded.
+    _Method = TypeVar("_Method", bound="staticmethod[..., Any] | classmethod[Any, ..., Any]")
+
+    class _Guarded(Protocol[P, _R_co]):
+        """A function guarded by a breaker: same parameters and result, plus ``breaker``."""
+
+        breaker: CircuitBreaker
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> _R_co: ...
+        # Bound like a function, so a guarded method takes its arguments without ``self``.
+        @overload
+        def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: _Guarded[Concatenate[_S, _Q], _R_co], instance: _S,
+            owner: type[Any] | None = None,
+        ) -> _Guarded[_Q, _R_co]: ...
+
+    class _GuardedClassMethod(Protocol[_T_contra, P, _R_co]):
+        """A guarded function whose first parameter is a class: a classmethod, once in a class.
+
+        Type checkers see a classmethod (either side of @classmethod) as the plain
+        function; this type binds it to the class it is reached through, on the class or
+        an instance.
+        """
+
+        breaker: CircuitBreaker
+        def __call__(self, cls: type[_T_contra], /, *args: P.args, **kwargs: P.kwargs) -> _R_co: ...
+        def __get__(self, instance: object, owner: type[_T_contra]) -> _Guarded[P, _R_co]: ...
 
 _CLOSED = _constants.CLOSED
 _OPEN = _constants.OPEN
@@ -214,7 +253,7 @@ class CircuitBreaker:
         self._quiet = _async.QuietView()
         # One tally with the async wrappers, which count their quiet successes in it.
         self._successes = self._quiet.successes
-        self._shared: SharedState | None = None
+        self._shared: SharedRoute | None = None
         self._sync_quiet()
         # Every field is set: from here on the breaker works (as a local one until the
         # storage is attached).
@@ -278,11 +317,11 @@ class CircuitBreaker:
         return result
 
     @overload
-    def __call__(self, func: Method) -> Method: ...  # type: ignore[overload-overlap]
+    def __call__(self, func: _Method) -> _Method: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, func: Callable[Concatenate[type[T], P], R]) -> GuardedClassMethod[T, P, R]: ...
+    def __call__(self, func: Callable[Concatenate[type[T], P], R]) -> _GuardedClassMethod[T, P, R]: ...
     @overload
-    def __call__(self, func: Callable[P, R]) -> Guarded[P, R]: ...
+    def __call__(self, func: Callable[P, R]) -> _Guarded[P, R]: ...
     def __call__(self, func: Any) -> Any:
         """Decorate ``func`` so every call to it goes through this breaker."""
         self._config  # noqa: B018 -- a breaker not yet built refuses (see __getattr__)

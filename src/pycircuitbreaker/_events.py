@@ -24,12 +24,12 @@ from ._constants import (
 from .state import STATE_BY_CODE
 
 if TYPE_CHECKING:
-    from ._core_py import CircuitBreaker
+    from ._protocols import Breaker
 
 logger = logging.getLogger(LOGGER_NAME)
 
 
-def fire(callback: Callable[..., Any], name: str, breaker: CircuitBreaker,
+def fire(callback: Callable[..., Any], name: str, breaker: Breaker,
          *args: Any) -> BaseException | None:
     """Call ``callback(breaker, *args)``; log and swallow any Exception it raises.
 
@@ -44,7 +44,7 @@ def fire(callback: Callable[..., Any], name: str, breaker: CircuitBreaker,
     return None
 
 
-def _log(breaker: CircuitBreaker, old: int, new: int, cause: object) -> None:
+def _log(breaker: Breaker, old: int, new: int, cause: object) -> None:
     """Log a transition: WARNING when the breaker starts rejecting, INFO otherwise."""
     level = logging.WARNING if new == OPEN or new == FORCED_OPEN else logging.INFO
     if not logger.isEnabledFor(level):
@@ -67,7 +67,7 @@ def _describe(cause: object) -> str:
         return f"a {type(cause).__name__} that cannot be shown"
 
 
-def announce(breaker: CircuitBreaker, old: int, new: int, cause: object) -> None:
+def announce(breaker: Breaker, old: int, new: int, cause: object) -> None:
     """Fire the callbacks for a transition from state code ``old`` to ``new``.
 
     on_state_change comes first, then the callback of the state entered: on_open

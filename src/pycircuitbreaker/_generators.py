@@ -13,12 +13,9 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncGenerator, Generator
 from types import MethodType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from ._async import NOT_COUNTED, outcome_of
-
-if TYPE_CHECKING:
-    from ._core_py import CircuitBreaker
+from ._protocols import NOT_COUNTED, Breaker, outcome_of
 
 
 class _Admission:
@@ -26,7 +23,7 @@ class _Admission:
 
     __slots__ = ("_breaker", "_token")
 
-    def __init__(self, breaker: CircuitBreaker, token: Any) -> None:
+    def __init__(self, breaker: Breaker, token: Any) -> None:
         self._breaker = breaker
         self._token = token
 
@@ -42,7 +39,7 @@ class _Admission:
         self.settle(NOT_COUNTED)
 
 
-def _admit(breaker: CircuitBreaker, func: Callable[..., Any], args: tuple[Any, ...],
+def _admit(breaker: Breaker, func: Callable[..., Any], args: tuple[Any, ...],
            kwargs: dict[str, Any]) -> tuple[_Admission | None, Any]:
     """Admit a call to ``func``: return (admission, its generator) or (None, fallback's)."""
     fallback = breaker.config.fallback
@@ -104,7 +101,7 @@ class _GuardedFunction(functools.partial[Any]):
     function could not admit the call before its first ``next()``.
     """
 
-    breaker: CircuitBreaker
+    breaker: Breaker
     __qualname__: str  # set by functools.update_wrapper, as on the function
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
@@ -141,7 +138,7 @@ class AsyncGeneratorWrapper(_GuardedFunction):
         return _guard_async(admission, generator)
 
 
-def make_generator_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> GeneratorWrapper:
+def make_generator_wrapper(breaker: Breaker, func: Callable[..., Any]) -> GeneratorWrapper:
     """Return a generator function that calls ``func`` through ``breaker``."""
     wrapper = GeneratorWrapper(func)
     wrapper.breaker = breaker
@@ -149,7 +146,7 @@ def make_generator_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) ->
 
 
 def make_async_generator_wrapper(
-    breaker: CircuitBreaker, func: Callable[..., Any]
+    breaker: Breaker, func: Callable[..., Any]
 ) -> AsyncGeneratorWrapper:
     """Return an async generator function that calls ``func`` through ``breaker``."""
     wrapper = AsyncGeneratorWrapper(func)

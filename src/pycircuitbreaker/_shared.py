@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar, o
 
 from . import _constants
 from . import _redis_script as reply_fields
-from ._async import NOT_COUNTED, outcome_of
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
+from ._protocols import NOT_COUNTED, Breaker, outcome_of
 from ._validate import seconds
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
@@ -36,9 +36,8 @@ from .storage import InvalidState, SharedStorage, StorageUnavailable
 from .strategies import strategy_of
 
 if TYPE_CHECKING:
-    from ._config import BreakerConfig
-    from ._core_py import CircuitBreaker
-    from ._types import P, R
+    from ._options import BreakerConfig
+    from ._typevars import P, R
     from .state import CircuitBreakerState
 
 T = TypeVar("T")
@@ -110,13 +109,13 @@ class View(NamedTuple):
 class SharedState:
     """Decide a shared breaker's calls from a local view, and record them in the storage."""
 
-    def __init__(self, breaker: CircuitBreaker, config: BreakerConfig, storage: SharedStorage,
+    def __init__(self, breaker: Breaker, config: BreakerConfig, storage: SharedStorage,
                  refresh_interval: float, lease_timeout: float) -> None:
         self._breaker = breaker
         self._config = config
         self._storage = storage
         # The core's clock: a compiled core reads the view published to it on its own.
-        self._clock: Callable[[], float] = type(breaker)._monotonic
+        self._clock: Callable[[], float] = breaker._monotonic
         self._refresh_interval = refresh_interval
         self._lease_ms = int(lease_timeout * 1000)
         self._leases = itertools.count()
@@ -131,7 +130,7 @@ class SharedState:
         # the view they have.
         self._refreshing = threading.Lock()
         # The in-process breaker that decides while the storage is unreachable.
-        self._local: CircuitBreaker | None = None
+        self._local: Breaker | None = None
         self._local_lock = threading.Lock()
         self._local_opened = False
         self._muted = False
@@ -773,14 +772,14 @@ class SharedState:
 
     # -- while the storage is unreachable -----------------------------------------------
 
-    def _local_while_down(self) -> CircuitBreaker | None:
+    def _local_while_down(self) -> Breaker | None:
         """Return the local stand-in while the storage cools off, else None."""
         local = self._local
         if local is not None and not self._storage.available():
             return local
         return None
 
-    def _go_local(self) -> CircuitBreaker:
+    def _go_local(self) -> Breaker:
         """Return the local stand-in, made from the last view if there is none yet."""
         with self._local_lock:
             if self._local is None:
@@ -788,7 +787,7 @@ class SharedState:
                 self._republish()
             return self._local
 
-    def _make_local(self) -> CircuitBreaker:
+    def _make_local(self) -> Breaker:
         options = self._config._asdict()
         for name in _NOT_LOCAL:
             options.pop(name, None)
@@ -816,7 +815,7 @@ class SharedState:
     def _relay(self, name: str, callback: Callable[..., Any] | None) -> Callable[..., None]:
         """Pass a local stand-in's callback on as if the shared breaker made it."""
 
-        def relayed(local: CircuitBreaker, *args: Any) -> None:
+        def relayed(local: Breaker, *args: Any) -> None:
             if self._muted:
                 return
             if name == "on_open":
@@ -928,7 +927,7 @@ class Detected(Exception):
         self.result = result
 
 
-_LOCAL_CONTROL: dict[int, Callable[[CircuitBreaker], None]] = {
+_LOCAL_CONTROL: dict[int, Callable[[Breaker], None]] = {
     OPEN: lambda breaker: breaker.trip(),
     CLOSED: lambda breaker: breaker.reset(),
     FORCED_OPEN: lambda breaker: breaker.force_open(),

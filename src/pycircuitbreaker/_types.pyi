@@ -1,44 +1,15 @@
 """Types that exist only for type checkers: what the decorators return."""
 
-from typing import Any, Callable, Protocol, TypeVar, overload
+from typing import Any, Callable, Protocol, overload
 
-from typing_extensions import Concatenate, ParamSpec, Self
+from typing_extensions import Concatenate
 
-from ._core import CircuitBreaker
-
-P = ParamSpec("P")
-Q = ParamSpec("Q")
-R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
-S = TypeVar("S")
-T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
-# Decorated under @staticmethod/@classmethod: the descriptor comes back, its function guarded.
-Method = TypeVar("Method", bound=staticmethod[..., Any] | classmethod[Any, ..., Any])
-
-class Guarded(Protocol[P, R_co]):
-    """A function guarded by a breaker: same parameters and result, plus ``breaker``."""
-
-    breaker: CircuitBreaker
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
-    # Bound like a function, so a guarded method takes its arguments without ``self``.
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
-    @overload
-    def __get__(
-        self: Guarded[Concatenate[S, Q], R_co], instance: S, owner: type[Any] | None = None
-    ) -> Guarded[Q, R_co]: ...
-
-class GuardedClassMethod(Protocol[T_contra, P, R_co]):
-    """A guarded function whose first parameter is a class: a classmethod, once in a class.
-
-    Type checkers see a classmethod (either side of @classmethod) as the plain function;
-    this type binds it to the class it is reached through, on the class or an instance.
-    """
-
-    breaker: CircuitBreaker
-    def __call__(self, cls: type[T_contra], /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
-    def __get__(self, instance: object, owner: type[T_contra]) -> Guarded[P, R_co]: ...
+from ._core_py import _Guarded as Guarded
+from ._core_py import _GuardedClassMethod as GuardedClassMethod
+from ._core_py import _Method as Method
+from ._typevars import P as P
+from ._typevars import R as R
+from ._typevars import T as T
 
 class Decorator(Protocol):
     """What ``circuit(**options)`` returns: a decorator guarding one function."""

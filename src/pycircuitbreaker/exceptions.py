@@ -7,7 +7,7 @@ from ._constants import MSG_FORCED_OPEN, MSG_NO_PERMIT, MSG_OPEN
 from .state import CircuitBreakerState
 
 if TYPE_CHECKING:
-    from ._core import CircuitBreaker
+    from ._protocols import Breaker
 
 
 class CircuitBreakerException(Exception):
@@ -24,9 +24,9 @@ class CircuitBreakerException(Exception):
     """
 
     @property
-    def breaker(self) -> Optional["CircuitBreaker"]:
+    def breaker(self) -> Optional["Breaker"]:
         """Return the breaker that rejected the call."""
-        breaker: Optional[CircuitBreaker] = self.args[0] if self.args else None
+        breaker: Optional[Breaker] = self.args[0] if self.args else None
         return breaker
 
     # 0.5.0 kept the breaker in a private attribute; some users reached for it.

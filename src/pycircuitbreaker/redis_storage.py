@@ -30,7 +30,8 @@ from ._validate import describe, seconds
 from .storage import InvalidState, SharedStorage, StorageUnavailable
 
 if TYPE_CHECKING:
-    from ._config import BreakerConfig
+    from ._options import BreakerConfig
+    from ._protocols import Breaker, SharedRoute
 
 logger = logging.getLogger("pycircuitbreaker.redis")
 
@@ -148,7 +149,7 @@ class RedisStorage(SharedStorage):
         tag = f"{self.prefix}:{{{breaker_id}}}"
         return (f"{tag}:state", f"{tag}:leases", f"{tag}:window")
 
-    def attach(self, breaker: Any, config: BreakerConfig) -> SharedState:
+    def attach(self, breaker: Breaker, config: BreakerConfig) -> SharedRoute:
         """Return the SharedState that decides for ``breaker``."""
         check_shared_id(config.breaker_id)
         return SharedState(breaker, config, self, self.refresh_interval, self.lease_timeout)

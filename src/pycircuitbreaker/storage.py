@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._config import BreakerConfig
-    from ._shared import SharedState
+    from ._options import BreakerConfig
+    from ._protocols import Breaker, SharedRoute
 
 __all__ = ["InvalidState", "SharedStorage", "StorageUnavailable"]
 
@@ -31,8 +31,8 @@ class InvalidState(StorageUnavailable):
 class SharedStorage:
     """Where breakers keep state shared with other processes (the ``storage=`` option)."""
 
-    def attach(self, breaker: Any, config: BreakerConfig) -> SharedState:
-        """Return the SharedState that decides for ``breaker``."""
+    def attach(self, breaker: Breaker, config: BreakerConfig) -> SharedRoute:
+        """Return the shared route (a ``_shared.SharedState``) that decides for ``breaker``."""
         raise NotImplementedError
 
     def run(self, breaker_id: Any, args: tuple[Any, ...]) -> Any:

@@ -1,0 +1,9 @@
+"""Type variables the helpers annotate with; for type checkers only (a leaf)."""
+
+from typing import TypeVar
+
+from typing_extensions import ParamSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
