@@ -30,6 +30,7 @@ from contextvars import ContextVar
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, initial_clock, tally_value, transitions_by_state
 from ._misuse import never_ran
+from ._rules import next_open_period
 from ._validate import clock_value, seconds
 from .backoff import Backoff
 from ._wrapping import decorate
@@ -122,7 +123,6 @@ cdef int NET_ERROR = _constants.NET_ERROR
 cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
 cdef int TIME_WINDOW = _constants.TIME_WINDOW
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
-cdef str MSG_BACKOFF_FAILED = _constants.MSG_BACKOFF_FAILED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
 cdef str MSG_REINIT = _constants.MSG_REINIT
@@ -404,10 +404,8 @@ cdef class CircuitBreaker:
     cdef int _announce(self, int old, int new, cause) except -1:
         """Plan the next open period, then fire the transition's callbacks."""
         if self._backoff is not None and new != HALF_OPEN:
-            try:
-                self.core.next_timeout = seconds("timeout", self._backoff.timeout(self.core.openings))
-            except Exception:
-                logger.exception(MSG_BACKOFF_FAILED, self._id)
+            self.core.next_timeout = next_open_period(
+                self._backoff, self.core.openings, self._id, self.core.next_timeout)
         announce(self, old, new, cause)
         return 0
 
@@ -427,6 +425,7 @@ cdef class CircuitBreaker:
         )
 
     cdef object _rejection(self, int state, double now):
+        # _rules.rejection, inline: every rejection builds one (the benchmark's (c)).
         if state == OPEN:
             return CircuitBreakerException(
                 self,
@@ -523,6 +522,7 @@ cdef class CircuitBreaker:
         change is complete.
         """
         try:
+            # _rules.counts_as_error, inline: every error is classified (the benchmark's (b)).
             if (self._whitelist and isinstance(error, self._whitelist)) or (
                 self._blacklist and not isinstance(error, self._blacklist)
             ):
@@ -858,7 +858,10 @@ cdef int _only_call_path(object error) except -1:
 
 
 cdef int _shared_reject(object breaker, bint with_fallback, double now) except -1:
-    """Reject a shared breaker's call from its view, as _admit rejects a local one's."""
+    """Reject a shared breaker's call from its view, as _admit rejects a local one's.
+
+    _rules.rejection, inline, as in CircuitBreaker._rejection.
+    """
     cdef CircuitBreaker self = <CircuitBreaker>breaker
     cdef int state = self.core.view_state
     self.core.rejections += 1

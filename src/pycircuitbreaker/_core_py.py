@@ -15,7 +15,6 @@ from . import _async, _constants
 from ._clock import utc_after, utc_datetime
 from ._config import make_config
 from ._constants import (
-    MSG_BACKOFF_FAILED,
     MSG_BOOKKEEPING_FAILED,
     MSG_EXIT_WITHOUT_ENTER,
     MSG_NOT_INITIALISED,
@@ -32,6 +31,7 @@ from ._metrics import (
     transitions_by_state,
 )
 from ._misuse import never_ran
+from ._rules import counts_as_error, next_open_period, rejection
 from ._validate import clock_value, seconds
 from ._window_py import make_window, tripped
 from ._wrapping import decorate
@@ -446,15 +446,8 @@ class CircuitBreaker:
         return self._clock() if self._slow_call_duration is not None else None
 
     def _rejection(self, state: int, now: float) -> CircuitBreakerException:
-        if state == _OPEN:
-            return CircuitBreakerException(
-                self,
-                self._error_count,
-                self._opened_wall + self._open_timeout,
-                self._recover_at - now,
-                STATE_BY_CODE[state],
-            )
-        return CircuitBreakerException(self, self._error_count, None, None, STATE_BY_CODE[state])
+        return rejection(self, state, self._error_count, self._opened_wall + self._open_timeout,
+                         self._recover_at - now)
 
     def _refresh(self, now: float) -> bool:
         """Move OPEN to HALF_OPEN once the recovery time has come; caller holds the lock.
@@ -494,10 +487,8 @@ class CircuitBreaker:
     def _announce(self, old: int, new: int, cause: object) -> None:
         """Plan the next open period, then fire the transition's callbacks; no lock held."""
         if self._backoff is not None and new != _HALF_OPEN:
-            try:
-                self._next_timeout = seconds("timeout", self._backoff.timeout(self._openings))
-            except Exception:
-                logger.exception(MSG_BACKOFF_FAILED, self._id)
+            self._next_timeout = next_open_period(self._backoff, self._openings, self._id,
+                                                  self._next_timeout)
         announce(self, old, new, cause)
 
     def _open(self, now: float) -> None:
@@ -519,9 +510,7 @@ class CircuitBreaker:
                           start: float | None = None) -> None:
         """Count ``error`` if it is one; a failure in here never replaces it."""
         try:
-            if (self._whitelist and isinstance(error, self._whitelist)) or (
-                self._blacklist and not isinstance(error, self._blacklist)
-            ):
+            if not counts_as_error(error, self._whitelist, self._blacklist):
                 next(self._ignored)
                 return
             self._count_error(error, generation, start)

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar, o
 from . import _constants
 from . import _redis_script as reply_fields
 from ._clock import utc_after, utc_datetime
-from ._constants import MSG_BACKOFF_FAILED, MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
+from ._constants import MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
 from ._events import announce, logger
 from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
 from ._protocols import NOT_COUNTED, Breaker, outcome_of
-from ._validate import seconds
+from ._rules import counts_as_error, next_open_period, rejection
 from .backoff import Backoff
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
@@ -469,15 +469,9 @@ class SharedState:
         if with_fallback:
             return None
         error: CircuitBreakerException | None  # None once raised: see the finally
-        if view.state == OPEN:
-            error = CircuitBreakerException(
-                self._breaker, view.errors, view.opened_wall + view.open_period,
-                view.recover_at - (self._clock() if now is None else now), STATE_BY_CODE[OPEN],
-            )
-        else:
-            error = CircuitBreakerException(
-                self._breaker, view.errors, None, None, STATE_BY_CODE[view.state]
-            )
+        error = rejection(self._breaker, view.state, view.errors,
+                          view.opened_wall + view.open_period,
+                          view.recover_at - (self._clock() if now is None else now))
         try:
             raise error
         finally:
@@ -486,9 +480,7 @@ class SharedState:
     def _counts_as_error(self, error: BaseException) -> bool:
         """Return whether ``error`` counts, by the exception lists."""
         config = self._config
-        if config.exception_whitelist and isinstance(error, config.exception_whitelist):
-            return False
-        return not config.exception_blacklist or isinstance(error, config.exception_blacklist)
+        return counts_as_error(error, config.exception_whitelist, config.exception_blacklist)
 
     def _success(self, epoch: int, lease: str) -> Plan[None]:
         if not lease and self._settled_by_view(epoch):
@@ -762,12 +754,10 @@ class SharedState:
         """Return the length of the next open period, in ms."""
         timeout = self._timeout
         if self._backoff is not None:
-            openings = self._view.openings if self._view is not None else 0
-            try:
-                timeout = seconds("timeout", self._backoff.timeout(openings))
-            except Exception:
-                logger.exception(MSG_BACKOFF_FAILED, self._config.breaker_id)
-                timeout = self._view.open_period if self._view is not None else 0.0
+            view = self._view
+            timeout = next_open_period(self._backoff, view.openings if view is not None else 0,
+                                       self._config.breaker_id,
+                                       view.open_period if view is not None else 0.0)
         return int(timeout * 1000)  # type: ignore[operator]  # a number without a backoff
 
     # -- while the storage is unreachable -----------------------------------------------
