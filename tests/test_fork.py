@@ -96,3 +96,27 @@ def test_child_state_is_its_own(impl, clock):
 
     assert run_in_child(work) == 0
     assert breaker.state.name == "CLOSED" and breaker.error_count == 1
+
+
+def test_every_registered_owner_gets_new_locks_and_forgets_in_the_child():
+    # One mechanism for every lock owner (breakers, shared states, storages): a lock
+    # held at the fork is new in the child, and the owner is told to forget.
+    from pycircuitbreaker._fork import FORK_SAFETY
+
+    class Owner:
+        def __init__(self):
+            self.lock = threading.Lock()
+            self.forgotten = False
+
+        def after_fork_in_child(self):
+            self.forgotten = True
+
+    owner = Owner()
+    FORK_SAFETY.register(owner, "lock")
+    owner.lock.acquire()  # as another thread would hold it when the fork comes
+    try:
+        code = run_in_child(lambda: 0 if owner.lock.acquire(timeout=1) and owner.forgotten else 1)
+    finally:
+        owner.lock.release()
+    assert code == 0
+    assert not owner.forgotten  # the parent's owner is untouched

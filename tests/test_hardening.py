@@ -925,10 +925,10 @@ def test_a_module_of_the_users_named_like_the_call_path_is_not_taken_for_it(
 
 
 def test_the_pure_twins_fork_guard_holds_every_lock_until_after_the_fork():
-    from pycircuitbreaker._core_py import _FORK_GUARD
+    from pycircuitbreaker._fork import FORK_SAFETY
 
     breaker = load_impl("py").CircuitBreaker()
-    _FORK_GUARD.before()
+    FORK_SAFETY.before()
     try:
         taken = []
         other = threading.Thread(target=lambda: taken.append(breaker._lock.acquire(timeout=0.1)))
@@ -936,6 +936,6 @@ def test_the_pure_twins_fork_guard_holds_every_lock_until_after_the_fork():
         other.join()
         assert taken == [False]
     finally:
-        _FORK_GUARD.after_in_parent()
+        FORK_SAFETY.after_in_parent()
     assert breaker._lock.acquire(timeout=0.1)
     breaker._lock.release()

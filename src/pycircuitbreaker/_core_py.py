@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import weakref
 from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
@@ -21,6 +19,7 @@ from ._constants import (
     MSG_REINIT,
 )
 from ._events import announce, logger
+from ._fork import FORK_SAFETY
 from ._metrics import (
     BreakerMetrics,
     elapsed,
@@ -93,49 +92,6 @@ _FORCED_OPEN = _constants.FORCED_OPEN
 _DISABLED = _constants.DISABLED
 _NET_ERROR = _constants.NET_ERROR
 _SHARED = _constants.SHARED
-
-
-class _ForkGuard:
-    """Keep every breaker's lock usable and its state whole across ``os.fork()``.
-
-    Before a fork, take every live breaker's lock (the locks are never held across
-    user code, so this waits at most for a few counter updates in other threads): the
-    child then copies no half-made transition. Afterwards the parent releases them
-    and the child, whose other threads are gone, gets new locks.
-    """
-
-    def __init__(self) -> None:
-        self._breakers: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
-        self._held: list[CircuitBreaker] = []
-
-    def add(self, breaker: CircuitBreaker) -> None:
-        self._breakers.add(breaker)
-
-    def before(self) -> None:
-        self._held = list(self._breakers)
-        for breaker in self._held:
-            breaker._lock.acquire()
-
-    def after_in_parent(self) -> None:
-        held, self._held = self._held, []
-        for breaker in held:
-            breaker._lock.release()
-
-    def after_in_child(self) -> None:
-        self._held = []
-        # Every breaker, not only those locked before: one built by another thread
-        # meanwhile may have been mid-update too.
-        for breaker in list(self._breakers):
-            breaker._lock = threading.RLock()
-
-
-_FORK_GUARD = _ForkGuard()
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(
-        before=_FORK_GUARD.before,
-        after_in_parent=_FORK_GUARD.after_in_parent,
-        after_in_child=_FORK_GUARD.after_in_child,
-    )
 
 
 class CircuitBreaker:
@@ -228,7 +184,7 @@ class CircuitBreaker:
         # because the cycle collector may finalize a guarded generator (which gives its
         # permit back) at any allocation, including one made while this lock is held.
         self._lock = threading.RLock()
-        _FORK_GUARD.add(self)
+        FORK_SAFETY.register(self, "_lock", held=True, reentrant=True)
         # (generation, state, permit) of each `with breaker:` block open in this
         # context; a ContextVar, so threads and asyncio tasks each see their own.
         self._entries: ContextVar[tuple[Any, ...]] = ContextVar("pycircuitbreaker_entries", default=())

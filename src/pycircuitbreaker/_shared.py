@@ -16,7 +16,6 @@ import itertools
 import math
 import os
 import threading
-import weakref
 from collections.abc import Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar, overload
@@ -26,6 +25,7 @@ from . import _redis_script as reply_fields
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
 from ._events import announce, logger
+from ._fork import FORK_SAFETY
 from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
 from ._protocols import NOT_COUNTED, Breaker, outcome_of
 from ._rules import counts_as_error, next_open_period, rejection
@@ -64,30 +64,6 @@ _CALL_COUNTS = ("successes", "errors", "ignored_errors", "rejections", "slow_cal
 _SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(_CALL_COUNTS))
 
 
-# Locks that another thread holds at a fork stay held in the child, where no thread will
-# ever release them: the child gets new ones. The locks registered here guard no data a
-# fork can leave half-written; at worst the child makes again a read the parent was making.
-# Keyed by id, so that an owner (a user's storage class, say) need not be hashable.
-_FORK_LOCKS: weakref.WeakValueDictionary[tuple[int, tuple[str, ...]], Any] = (
-    weakref.WeakValueDictionary())  # (id(owner), names) -> owner
-
-
-def new_locks_after_fork(owner: object, *names: str) -> None:
-    """Give ``owner`` new locks in its attributes ``names`` in every forked child."""
-    _FORK_LOCKS[id(owner), names] = owner
-
-
-def _new_locks_in_child() -> None:
-    for (_, names), owner in list(_FORK_LOCKS.items()):
-        for name in names:
-            setattr(owner, name, threading.Lock())
-        forget = getattr(owner, "after_fork_in_child", None)
-        if forget is not None:
-            forget()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_new_locks_in_child)
 
 
 class View(NamedTuple):
@@ -136,7 +112,7 @@ class SharedState:
         self._muted = False
         # Set when the storage held an invalid state for this breaker (see _note_invalid).
         self._repair = False
-        new_locks_after_fork(self, "_refreshing", "_local_lock", "_pending_lock", "_publishing")
+        FORK_SAFETY.register(self, "_refreshing", "_local_lock", "_pending_lock", "_publishing")
         # A window strategy: the outcomes of CLOSED calls go to the shared window, a
         # batch at a time (see _flush).
         rule = config.rule

@@ -24,8 +24,9 @@ from redis.retry import Retry
 
 from . import _constants
 from . import _redis_script as fields
+from ._fork import FORK_SAFETY
 from ._redis_script import SCRIPT
-from ._shared import SharedState, new_locks_after_fork
+from ._shared import SharedState
 from ._validate import describe, seconds
 from .storage import InvalidState, SharedStorage, StorageUnavailable
 
@@ -90,7 +91,7 @@ class RedisStorage(SharedStorage):
         self.async_client = async_client
         self._async_script = async_client.register_script(SCRIPT) if async_client else None
         self._lock = threading.Lock()
-        new_locks_after_fork(self, "_lock")
+        FORK_SAFETY.register(self, "_lock")
         self._down_until = 0.0
         self._failures = 0  # in a row, since Redis last answered
         self._fallbacks = 0
