@@ -163,53 +163,6 @@ def test_window_rates_and_slow_calls(impl, registry, scrape, clock):
     assert samples(families, "pycircuitbreaker_slow_calls", "window") == {(): 1.0}
 
 
-def test_breaker_registered_after_the_collector_shows_up(impl, registry, scrape):
-    assert scrape()["pycircuitbreaker_state"].samples == []
-    impl.CircuitBreaker(breaker_id="late", registry=registry)
-    assert samples(scrape(), "pycircuitbreaker_state", "late")[("closed",)] == 1.0
-    registry.unregister("late")
-    assert scrape()["pycircuitbreaker_state"].samples == []
-
-
-def test_ids_that_are_not_strings_are_labelled_by_str(impl, registry, scrape):
-    for breaker_id in (7, ("eu", 2)):
-        impl.CircuitBreaker(breaker_id=breaker_id, registry=registry)
-    labels = {sample.labels["breaker"] for sample in scrape()["pycircuitbreaker_state"].samples}
-    assert labels == {"7", "('eu', 2)"}
-
-
-def test_breaker_whose_metrics_raise_is_left_out_and_logged_once(impl, registry, scrape, caplog):
-    class Broken(impl.CircuitBreaker):
-        broken = True
-
-        def metrics(self):
-            if self.broken:
-                raise RuntimeError("snapshot failed")
-            return super().metrics()
-
-    Broken(breaker_id="broken", registry=registry)
-    impl.CircuitBreaker(breaker_id="fine", registry=registry)
-    with caplog.at_level(logging.ERROR, logger="pycircuitbreaker"):
-        for _ in range(3):
-            labels = {s.labels["breaker"] for s in scrape()["pycircuitbreaker_state"].samples}
-            assert labels == {"fine"}
-    # Once, not once per scrape: Prometheus scrapes every few seconds.
-    [record] = caplog.records
-    assert record.name == "pycircuitbreaker"
-    assert "'broken'" in record.getMessage() and "metrics() of breaker" in record.getMessage()
-    assert "snapshot failed" in caplog.text  # the traceback is logged with it
-
-    Broken.broken = False
-    labels = {s.labels["breaker"] for s in scrape()["pycircuitbreaker_state"].samples}
-    assert labels == {"fine", "broken"}
-    # Broken again after answering: logged again.
-    Broken.broken = True
-    caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="pycircuitbreaker"):
-        scrape()
-    assert len(caplog.records) == 1
-
-
 def test_ids_equal_as_text_keep_the_first_and_log(impl, registry, scrape, caplog):
     first = impl.CircuitBreaker(breaker_id=1, registry=registry)
     impl.CircuitBreaker(breaker_id="1", registry=registry).trip()
