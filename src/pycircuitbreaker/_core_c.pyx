@@ -28,7 +28,7 @@ from ._config import make_config
 from contextvars import ContextVar
 
 from ._events import announce, logger
-from ._metrics import BreakerMetrics, elapsed, initial_clock, tally_value, transitions_by_state
+from ._metrics import elapsed, initial_clock, snapshot, tally_value
 from ._misuse import never_ran
 from ._rules import next_open_period
 from ._validate import clock_value, seconds
@@ -768,19 +768,10 @@ cdef class CircuitBreaker:
             failure_rate = <double>window.failures / window.calls if window.calls else 0.0
             if self.core.timed:
                 slow_call_rate = <double>window.slows / window.calls if window.calls else 0.0
-        return BreakerMetrics(
-            breaker_id=self._id,
-            state=STATE_BY_CODE[state],
-            successes=self.core.successes + tally_value(self._quiet.successes),
-            errors=self.core.errors,
-            ignored_errors=self.core.ignored,
-            rejections=self.core.rejections,
-            slow_calls=self.core.slow_calls,
-            failure_rate=failure_rate,
-            slow_call_rate=slow_call_rate,
-            transitions_to=transitions_by_state(transitions),
-            time_in_state=elapsed(now, self.core.entered_at),
-        )
+        counts = (self.core.successes + tally_value(self._quiet.successes), self.core.errors,
+                  self.core.ignored, self.core.rejections, self.core.slow_calls)
+        return snapshot(self._id, STATE_BY_CODE[state], counts, (failure_rate, slow_call_rate),
+                        transitions, elapsed(now, self.core.entered_at))
 
     def __repr__(self):
         if not self._built:

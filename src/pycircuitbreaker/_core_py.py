@@ -26,8 +26,8 @@ from ._metrics import (
     initial_clock,
     new_tally,
     rates,
+    snapshot,
     tally_value,
-    transitions_by_state,
 )
 from ._misuse import never_ran
 from ._rules import counts_as_error, next_open_period, rejection
@@ -694,19 +694,10 @@ class CircuitBreaker:
             transitions = tuple(self._transitions)
             entered_at = self._entered_at
             failure_rate, slow_call_rate = rates(self._window, self._slow_call_duration is not None)
-        return BreakerMetrics(
-            breaker_id=self._id,
-            state=STATE_BY_CODE[state],
-            successes=tally_value(self._successes),
-            errors=tally_value(self._errors),
-            ignored_errors=tally_value(self._ignored),
-            rejections=tally_value(self._rejections),
-            slow_calls=tally_value(self._slow_calls),
-            failure_rate=failure_rate,
-            slow_call_rate=slow_call_rate,
-            transitions_to=transitions_by_state(transitions),
-            time_in_state=elapsed(now, entered_at),
-        )
+        counts = [tally_value(tally) for tally in
+                  (self._successes, self._errors, self._ignored, self._rejections, self._slow_calls)]
+        return snapshot(self._id, STATE_BY_CODE[state], counts, (failure_rate, slow_call_rate),
+                        transitions, elapsed(now, entered_at))
 
     def __repr__(self) -> str:
         if not _is_set(self, "_quiet"):

@@ -57,6 +57,25 @@ class BreakerMetrics:
         return sum(self.transitions_to.values())
 
 
+# The call counts of a snapshot, in the order ``snapshot`` takes them.
+CALL_COUNTS = ("successes", "errors", "ignored_errors", "rejections", "slow_calls")
+
+
+def snapshot(breaker_id: Any, state: CircuitBreakerState, counts: Sequence[int],
+             rates: tuple[float | None, float | None], transitions: Sequence[int],
+             time_in_state: float) -> BreakerMetrics:
+    """Return a breaker's snapshot: ``counts`` in CALL_COUNTS order, ``transitions`` by code."""
+    return BreakerMetrics(
+        breaker_id=breaker_id,
+        state=state,
+        failure_rate=rates[0],
+        slow_call_rate=rates[1],
+        transitions_to=transitions_by_state(transitions),
+        time_in_state=time_in_state,
+        **dict(zip(CALL_COUNTS, counts)),
+    )
+
+
 def transitions_by_state(counts: Sequence[int]) -> Mapping[CircuitBreakerState, int]:
     """Return a read-only mapping of each state to its count; ``counts`` is by state code."""
     return MappingProxyType({state: counts[code] for code, state in enumerate(STATE_BY_CODE)})

@@ -26,7 +26,7 @@ from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
 from ._events import announce, logger
 from ._fork import FORK_SAFETY
-from ._metrics import BreakerMetrics, elapsed, new_tally, tally_value, transitions_by_state
+from ._metrics import CALL_COUNTS, BreakerMetrics, elapsed, new_tally, snapshot, tally_value
 from ._protocols import NOT_COUNTED, Breaker, outcome_of
 from ._rules import counts_as_error, next_open_period, rejection
 from .backoff import Backoff
@@ -59,8 +59,8 @@ _REPAIR_BY_STATE = {CLOSED: CLOSED, OPEN: OPEN, HALF_OPEN: OPEN, FORCED_OPEN: FO
                     DISABLED: DISABLED}
 _NOT_LOCAL = ("strategy_code", "rule", "registry", "storage")
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
-# The call counts of a snapshot, in the order SharedState keeps them.
-_CALL_COUNTS = ("successes", "errors", "ignored_errors", "rejections", "slow_calls")
+# The call counts of a snapshot, in the order SharedState keeps them (see _metrics).
+_CALL_COUNTS = CALL_COUNTS
 _SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(_CALL_COUNTS))
 
 
@@ -864,15 +864,10 @@ class SharedState:
             time_in_state = local_metrics.time_in_state
         else:
             time_in_state = elapsed(self._clock(), self._state_since)
-        return BreakerMetrics(
-            breaker_id=self._config.breaker_id,
-            state=state,
-            failure_rate=None,
-            slow_call_rate=None,
-            transitions_to=transitions_by_state([tally_value(t) for t in self._transitions]),
-            time_in_state=time_in_state,
-            **dict(zip(_CALL_COUNTS, counts)),
-        )
+        transitions = [tally_value(tally) for tally in self._transitions]
+        # The state is the shared one; there are no rates: the window lives in the storage.
+        return snapshot(self._config.breaker_id, state, counts, (None, None), transitions,
+                        time_in_state)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's unsent outcomes: the parent sends them."""
