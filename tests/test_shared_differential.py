@@ -3,14 +3,14 @@
 Each example builds a compiled and a pure breaker, each on a storage of its own (its own
 breaker id) with a long ``refresh_interval``, so that every call a fresh view can decide
 is decided on the shared route: in C for the compiled core, in ``SharedState.call`` for
-the pure twin; every other call is a round trip to the Lua script. A windowed breaker
-sends every outcome at once instead (``refresh_interval=0``), which pins the script's
-copy of the window rules; its batches are tested in test_shared_route.py. Both must
-agree with ``breaker_model.Model``, step by step, on:
+the pure twin; every other call is a round trip to the Lua script. A count window's
+successes are batched, and sent at once when the batch could open it. Both must agree
+with ``breaker_model.Model``, step by step, on:
 
 * the outcome of every call (the value or the very exception, a rejection and its state,
   the fallback's result), through ``.call`` and through the decorator;
-* the state after every step, and the error and success counts;
+* the state after every step, and the error and success counts (a window's error count
+  may keep failures batched successes pushed out until the batch is sent: never fewer);
 * the transitions' callbacks, in order, with their arguments by identity.
 
 The steps are calls (results flagged or not by ``detect_error``, errors counted, ignored
@@ -84,16 +84,12 @@ steps = st.lists(st.one_of(calls, calls, calls, calls, controls), max_size=40)
 
 def shared_subject(key, cls, config, options, url):
     """A Subject whose breaker shares its state through a storage and an id of its own."""
-    # A window's successes are batched until the view is stale: one that completes
-    # minimum_calls with the rate already reached opens the breaker only when its batch
-    # is sent (see the README). Windows are compared sending every outcome at once.
-    windowed = isinstance(config["strategy"], WindowSpec)
     shared = {**config, "breaker_id": f"differential-{next(IDS)}",
-              "storage": make_storage(url, refresh_interval=0 if windowed else RECOVERY)}
+              "storage": make_storage(url, refresh_interval=RECOVERY)}
     return Subject(f"{key}/shared", cls, shared, options, START, observed=True)
 
 
-def check_call(subject, expected, got, runs_before, fallbacks_before):
+def check_call(subject, expected, got, runs_before, fallbacks_before, windowed):
     where = f"[{subject.label}]"
     kind = expected[0]
     if kind == "fallback":
@@ -108,7 +104,10 @@ def check_call(subject, expected, got, runs_before, fallbacks_before):
         assert got[0] == "raised" and type(got[1]) is CircuitBreakerException, f"{where} {got!r}"
         error = got[1]
         assert error.breaker is subject.breaker and error.state is state, f"{where} {error!r}"
-        assert error.args[1] == error_count, f"{where} rejection's error count"
+        if windowed:  # as error_count: see check_agreement
+            assert error.args[1] >= error_count, f"{where} rejection's error count"
+        else:
+            assert error.args[1] == error_count, f"{where} rejection's error count"
         if state is OPEN:
             assert 0 < error.args[3] <= RECOVERY, f"{where} rejection's remaining seconds"
         return
@@ -116,11 +115,16 @@ def check_call(subject, expected, got, runs_before, fallbacks_before):
     assert got[0] == kind and got[1] is expected[1], f"{where} expected {expected!r}, got {got!r}"
 
 
-def check_agreement(subject, model, step_no):
+def check_agreement(subject, model, step_no, windowed):
     where = f"[{subject.label}] after step {step_no}"
     breaker = subject.breaker
     assert breaker.state is model.mode, f"{where} state {breaker.state} {model!r}"
-    assert breaker.error_count == model.error_count, f"{where} error_count {model!r}"
+    if windowed:
+        # Failures that batched successes pushed out of the window leave it when the
+        # batch is sent: until then the count is the storage's, never below the model's.
+        assert breaker.error_count >= model.error_count, f"{where} error_count {model!r}"
+    else:
+        assert breaker.error_count == model.error_count, f"{where} error_count {model!r}"
     assert breaker.success_count == model.success_count, f"{where} success_count {model!r}"
     got = [(kind, args) for kind, _, args, _ in subject.events]
     want = [(kind, args) for kind, args, _ in model.events]
@@ -137,6 +141,7 @@ def check_agreement(subject, model, step_no):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(config=configs, options=options, steps=steps)
 def test_shared_breakers_agree_with_model(session_redis, config, options, steps):
+    windowed = isinstance(config["strategy"], WindowSpec)
     model = Model("shared", config, options, START)
     subjects = [shared_subject(key, cls, config, options, session_redis.url)
                 for key, cls in implementations().items()]
@@ -149,7 +154,7 @@ def test_shared_breakers_agree_with_model(session_redis, config, options, steps)
             for subject in subjects:
                 before = (len(subject.runs), len(subject.fallbacks))
                 got = subject_step(subject, step, raises, returns)
-                check_call(subject, expected, got, *before)
+                check_call(subject, expected, got, *before, windowed)
         elif kind == "state":
             pass  # every step ends with a read of the state
         else:
@@ -160,4 +165,4 @@ def test_shared_breakers_agree_with_model(session_redis, config, options, steps)
             for subject in subjects:
                 getattr(subject.breaker, kind)()
         for subject in subjects:
-            check_agreement(subject, model, step_no)
+            check_agreement(subject, model, step_no, windowed)

@@ -207,11 +207,12 @@ def test_compiled_core_decides_from_the_view_without_python(redis_url, entries):
 @pytest.mark.compiled
 def test_compiled_core_refuses_a_view_it_cannot_hold(redis_url):
     breaker = shared(load_impl("c"), redis_url)
-    for state, errors, epoch in ((7, 0, 0), (-1, 0, 0), (0, -1, 0)):
+    for state, errors, calls, slows in ((7, 0, 0, 0), (-1, 0, 0, 0), (0, -1, 0, 0),
+                                        (0, 0, 1, 2), (0, 0, -1, -1)):
         with pytest.raises(ValueError, match="not a view"):
-            breaker._publish(state, errors, epoch, 0.0, 1e9, 0.0)
+            breaker._publish(state, errors, 0, 0.0, 1e9, 0.0, calls, slows)
     with pytest.raises(OverflowError):
-        breaker._publish(0, 0, 2**64, 0.0, 1e9, 0.0)
+        breaker._publish(0, 0, 2**64, 0.0, 1e9, 0.0, 0, 0)
     assert breaker.call(ok()) == "ok"
 
 

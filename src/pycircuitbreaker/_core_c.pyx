@@ -71,6 +71,11 @@ cdef extern from "_hot_path.h":
         unsigned long long view_epoch
         double view_recover_at
         double view_fresh_until
+        long long view_calls
+        long long view_slows
+        long long minimum_calls
+        double failure_rate
+        double slow_call_rate
         double slow_call_duration
         char *pending
         Py_ssize_t pending_capacity
@@ -261,6 +266,10 @@ cdef class CircuitBreaker:
             # With a storage, every decision is the shared state's (see _shared): its
             # pseudo-state keeps every call off the CLOSED path, and the hot path decides
             # from the view it publishes, or hands the call over.
+            if rule is not None:
+                self.core.minimum_calls = rule.minimum_calls
+                self.core.failure_rate = rule.failure_rate
+                self.core.slow_call_rate = rule.slow_call_rate
             if rule is not None and rule.code == COUNT_WINDOW:
                 # As large as the window: at most MAX_WINDOW_CALLS bytes, checked.
                 self.core.pending = <char *>PyMem_Malloc(rule.window_size)
@@ -304,16 +313,21 @@ cdef class CircuitBreaker:
     # -- the shared view: written by the shared state, read by the C hot path -----
 
     def _publish(self, int state, long long errors, long long epoch, double recover_at,
-                 double fresh_until, double recovers_wall):
+                 double fresh_until, double recovers_wall, long long window_calls,
+                 long long window_slows):
         """Set the view a shared breaker's calls are decided from until ``fresh_until``."""
         self._ready()
-        if not CLOSED <= state <= DISABLED or errors < 0:
-            raise ValueError(f"not a view: state {state}, errors {errors}")
+        if not (CLOSED <= state <= DISABLED and errors >= 0
+                and 0 <= window_slows <= window_calls):
+            raise ValueError(f"not a view: state {state}, errors {errors}, "
+                             f"window {window_calls} calls ({window_slows} slow)")
         # Published whole, with no Python call in between: no thread sees half a view.
         self.core.view_state = state
         self.core.view_errors = errors
         self.core.view_epoch = <unsigned long long>epoch
         self.core.view_recover_at = recover_at
+        self.core.view_calls = window_calls
+        self.core.view_slows = window_slows
         self._view_recovers_wall = recovers_wall
         # Early by the coarse clock's lag: the hot path never uses a view past its time.
         self.core.view_fresh_until = fresh_until - COARSE_SLACK

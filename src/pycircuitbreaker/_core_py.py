@@ -293,7 +293,8 @@ class CircuitBreaker:
     # state's own fast path does, so there is nothing to keep or count.
 
     def _publish(self, state: int, errors: int, epoch: int, recover_at: float,
-                 fresh_until: float, recovers_wall: float) -> None:
+                 fresh_until: float, recovers_wall: float, window_calls: int,
+                 window_slows: int) -> None:
         """Take the view a shared breaker's calls are decided from: see _shared."""
 
     def _take_pending(self) -> tuple[int, str | None, int, int] | None:

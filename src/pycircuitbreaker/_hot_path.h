@@ -119,6 +119,12 @@ typedef struct {
     unsigned long long view_epoch;
     double view_recover_at;
     double view_fresh_until;
+    long long view_calls; /* calls in the shared window, and slow ones among them */
+    long long view_slows;
+    /* A window's rule, for pcb_may_open: the window's size is pending_capacity. */
+    long long minimum_calls;
+    double failure_rate;
+    double slow_call_rate;
     double slow_call_duration;
     /* A windowed shared breaker's CLOSED successes of the epoch ``pending_epoch``, sent
      * in a batch by the shared state. A count window keeps only the last window-size
@@ -314,6 +320,27 @@ static int pcb_pend(pcb_core *core, unsigned long long epoch, int slow) {
     return 1;
 }
 
+/* Whether a count window with this success batched could open: then it goes at once.
+ * An upper bound from the view (SharedState._may_open is the same rule): the window's
+ * calls and the batch's, at most its size, with every failure and slow call the view
+ * knows still in it. A time window's batch waits for its refresh. */
+static int pcb_may_open(pcb_core *core, unsigned long long epoch, int slow) {
+    long long calls, slows;
+    if (core->pending == NULL) return 0;
+    if (core->view_errors == 0 && !core->timed) return 0; /* the usual case: no failure */
+    calls = core->view_calls + 1;
+    slows = core->view_slows + slow;
+    if (epoch == core->pending_epoch) {
+        calls += core->pending_calls;
+        slows += core->pending_slows;
+    }
+    if (calls > core->pending_capacity) calls = core->pending_capacity;
+    if (calls < core->minimum_calls) return 0;
+    /* Ratios, as the cores compare them. */
+    return (double)core->view_errors / (double)calls >= core->failure_rate
+        || (core->timed && (double)slows / (double)calls >= core->slow_call_rate);
+}
+
 /* Run func(*args, **kwargs) through a shared breaker: decided here from the view when
  * it is fresh and the call needs no round trip (a CLOSED or DISABLED admission, a
  * success with nothing to reset, a windowed success for the batch, a rejection before
@@ -371,7 +398,8 @@ static PyObject *pcb_shared_call(PyObject *breaker, pcb_core *core, PyObject *fu
             now = pcb_monotonic_coarse();
         }
         /* A stale view sends the batch with this call: the shared state's work. */
-        if (now < core->view_fresh_until && pcb_pend(core, epoch, slow)) {
+        if (now < core->view_fresh_until && !pcb_may_open(core, epoch, slow)
+                && pcb_pend(core, epoch, slow)) {
             core->successes++;
             if (slow) core->slow_calls++;
             return result;

@@ -22,8 +22,8 @@ from . import _constants
 
 # Positions in the script's reply.
 (STATE, ERRORS, SUCCESSES, RECOVER_AT, OPENED_AT, EPOCH, OPENINGS, NOW, LEASES,
- OLD_STATE, NOTICED, GRANTED) = range(12)
-REPLY_FIELDS = 12
+ OLD_STATE, NOTICED, GRANTED, WINDOW_CALLS, WINDOW_SLOWS) = range(14)
+REPLY_FIELDS = 14
 NO_STATE = -1  # OLD_STATE when the operation changed nothing
 INVALID = b"invalid"  # first item of the reply when the stored state is not valid
 
@@ -357,7 +357,7 @@ if dirty then
   if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
 end
 local leases = redis.call('ZCARD', KEYS[2])
-return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted}}
+return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted, wc, ws}}
 """.format(
     CLOSED=_constants.CLOSED,
     OPEN=_constants.OPEN,

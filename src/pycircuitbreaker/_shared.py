@@ -80,6 +80,8 @@ class View(NamedTuple):
     leases: int
     read_at: float  # local monotonic time
     stamp: int  # Redis time of the reply, ms
+    calls: int  # calls in the window (with a window strategy)
+    slows: int  # slow calls in the window
 
 
 class SharedState:
@@ -118,6 +120,7 @@ class SharedState:
         rule = config.rule
         self._windowed = rule is not None
         self._slow_call_duration = rule.slow_call_duration if rule is not None else None
+        self._rule = rule
         self._by_time = rule is not None and rule.code == _constants.TIME_WINDOW
         self._window_size = rule.window_size if rule is not None else 0
         if rule is not None:
@@ -231,11 +234,7 @@ class SharedState:
         if detect_error is not None and detect_error(result):
             self.end_admitted(epoch, start, Detected(result))
         elif self._windowed:
-            if self._clock() - self._flushed_at < self._refresh_interval:
-                self._add_outcome(epoch, start, 0)  # for the next batch
-                next(self._successes)
-            else:
-                self.end_admitted(epoch, start, None)  # with its batch
+            self.end_admitted(epoch, start, None)  # batched, or sent if due
         elif self._settled_by_view(epoch):
             next(self._successes)
         else:
@@ -497,7 +496,30 @@ class SharedState:
                 # order they came in. (A time window's batch lands in one slice.)
                 self._pending.extend(self._core_batch())
             self._pending.append((epoch, failed + 2 * slow))
-        return bool(failed) or now - self._flushed_at >= self._refresh_interval
+            may_open = self._may_open()
+        return bool(failed) or may_open or now - self._flushed_at >= self._refresh_interval
+
+    def _may_open(self) -> bool:
+        """Return whether the batch as it is could open a count window: then it goes now.
+
+        An upper bound from the view: the window's calls and the batch's, at most the
+        window's size, with every failure and slow call the view knows still in it (a
+        success can push one out, never in). A time window's batch lands in one slice
+        when it arrives, so it waits for its refresh (see the README). The compiled core
+        applies the same rule in C (pcb_may_open).
+        """
+        view, rule = self._view, self._rule
+        if view is None or rule is None or self._by_time:
+            return False
+        batch = [digit for admitted, digit in self._pending if admitted == view.epoch]
+        calls = min(rule.window_size, view.calls + len(batch))
+        if calls < rule.minimum_calls:
+            return False
+        failures = view.errors + sum(digit % 2 for digit in batch)
+        slows = view.slows + sum(digit // 2 for digit in batch)
+        # Ratios, as the cores compare them.
+        return failures / calls >= rule.failure_rate or (
+            rule.slow_call_duration is not None and slows / calls >= rule.slow_call_rate)
 
     def _core_batch(self) -> list[tuple[int, int]]:
         """Take the count-window outcomes the compiled core batched (see _hot_path.h)."""
@@ -658,6 +680,8 @@ class SharedState:
             leases=reply[reply_fields.LEASES],
             read_at=now,
             stamp=redis_now,
+            calls=reply[reply_fields.WINDOW_CALLS],
+            slows=reply[reply_fields.WINDOW_SLOWS],
         )
         with self._publishing:
             current = self._view
@@ -692,12 +716,13 @@ class SharedState:
         self._fast = (view, fresh_until, view.epoch if quiet else -1)
         try:
             self._breaker._publish(view.state, view.errors, view.epoch, view.recover_at,
-                                   fresh_until, view.opened_wall + view.open_period)
+                                   fresh_until, view.opened_wall + view.open_period,
+                                   view.calls, view.slows)
         except (ValueError, OverflowError):
             # A view the core cannot hold (a storage's odd reply): it decides nothing,
             # not even a success's settling (it counts an error).
             self._fast = (view, -math.inf, -1)
-            self._breaker._publish(CLOSED, 1, 0, 0.0, -math.inf, 0.0)
+            self._breaker._publish(CLOSED, 1, 0, 0.0, -math.inf, 0.0, 0, 0)
 
     def _republish(self) -> None:
         with self._publishing:

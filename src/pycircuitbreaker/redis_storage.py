@@ -322,6 +322,7 @@ def check_reply(reply: object) -> list[int]:
             and 0 <= reply[fields.OPENED_AT] <= reply[fields.NOW] + fields.MAX_PERIOD_MS
             and 0 <= reply[fields.RECOVER_AT] <= reply[fields.OPENED_AT] + fields.MAX_PERIOD_MS
             and fields.NO_STATE <= reply[fields.OLD_STATE] <= _constants.DISABLED
-            and reply[fields.NOTICED] in (0, 1) and reply[fields.GRANTED] in (0, 1, 2)):
+            and reply[fields.NOTICED] in (0, 1) and reply[fields.GRANTED] in (0, 1, 2)
+            and 0 <= reply[fields.WINDOW_SLOWS] <= reply[fields.WINDOW_CALLS]):
         raise ValueError(f"reply from the storage out of range: {reply!r:.200}")
     return reply
