@@ -62,6 +62,8 @@ _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
 # The call counts of a snapshot, in the order SharedState keeps them (see _metrics).
 _CALL_COUNTS = CALL_COUNTS
 _SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(_CALL_COUNTS))
+# An empty batch's tally: (epoch, calls, failures, slow calls).
+_NO_TALLY = (-(2**63), 0, 0, 0)
 
 
 
@@ -135,6 +137,8 @@ class SharedState:
                 repr(float(rule.slow_call_rate)) if rule.slow_call_duration is not None else "-1",
             )
         self._pending: list[tuple[int, int]] = []  # (epoch, outcome digit) of calls not yet sent
+        # (epoch, calls, failures, slow calls) of the batch's newest epoch (see _may_open).
+        self._tally = _NO_TALLY
         # Leases whose acquire may have run in Redis without its reply reaching us (a
         # timeout, a cancellation): given back at the next round trip.
         self._orphans: list[str] = []
@@ -234,7 +238,17 @@ class SharedState:
         if detect_error is not None and detect_error(result):
             self.end_admitted(epoch, start, Detected(result))
         elif self._windowed:
-            self.end_admitted(epoch, start, None)  # batched, or sent if due
+            now = self._clock()
+            with self._pending_lock:
+                self._take_core_batch()
+                due = (now - self._flushed_at >= self._refresh_interval
+                       or self._may_open(int(start is not None
+                                             and now - start >= self._slow_call_duration)))  # type: ignore[operator]
+            if due:
+                self.end_admitted(epoch, start, None)  # sent with its batch
+            else:
+                self._add_outcome(epoch, start, 0)  # for the next batch
+                next(self._successes)
         elif self._settled_by_view(epoch):
             next(self._successes)
         else:
@@ -482,27 +496,56 @@ class SharedState:
     def _add_outcome(self, epoch: int, start: float | None, failed: int) -> bool:
         """Add an outcome to the batch; return whether the batch is due to be sent.
 
-        An error may trip the breaker: it goes at once. Successes wait for the next
-        refresh, so a healthy breaker still makes one round trip per interval.
+        An error may trip the breaker: it goes at once, as does a batch that could open
+        the breaker (see _may_open). Other successes wait for the next refresh, so a
+        healthy breaker still makes one round trip per interval.
         """
         now = self._clock()
+        slow = self._slowness(start, now)
+        with self._pending_lock:
+            self._append(epoch, failed + 2 * slow)
+            may_open = self._may_open()
+        return bool(failed) or may_open or now - self._flushed_at >= self._refresh_interval
+
+    def _slowness(self, start: float | None, now: float) -> int:
+        """Return 1 for a slow call (counting it in the metrics), else 0."""
         # Calls are timed (start is set) only when _slow_call_duration is.
         slow = int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
         if slow:
             next(self._counts[_SLOW_CALLS])
-        with self._pending_lock:
-            if not self._by_time:
-                # The core's batch first, so a count window's outcomes stay in the
-                # order they came in. (A time window's batch lands in one slice.)
-                self._pending.extend(self._core_batch())
-            self._pending.append((epoch, failed + 2 * slow))
-            may_open = self._may_open()
-        return bool(failed) or may_open or now - self._flushed_at >= self._refresh_interval
+        return slow
 
-    def _may_open(self) -> bool:
+    def _append(self, epoch: int, digit: int) -> None:
+        """Add one outcome to the batch; caller holds ``_pending_lock``."""
+        self._take_core_batch()
+        self._pending.append((epoch, digit))
+        self._tally_up(epoch, digit)
+
+    def _take_core_batch(self) -> None:
+        """Move the compiled core's count-window batch into this one; caller holds the lock.
+
+        Before each outcome settled here, so that the outcomes stay in the order they
+        came in. (A time window's batch lands in one slice: its counts wait in the core.)
+        """
+        if self._by_time:
+            return
+        for outcome in self._core_batch():
+            self._pending.append(outcome)
+            self._tally_up(*outcome)
+
+    def _tally_up(self, epoch: int, digit: int) -> None:
+        """Keep the newest epoch's calls, failures and slow calls in the batch, in O(1)."""
+        newest, calls, failures, slows = self._tally
+        if epoch > newest:
+            newest, calls, failures, slows = epoch, 0, 0, 0
+        if epoch == newest:
+            self._tally = (newest, calls + 1, failures + digit % 2, slows + digit // 2)
+
+    def _may_open(self, extra_slow: int = -1) -> bool:
         """Return whether the batch as it is could open a count window: then it goes now.
 
-        An upper bound from the view: the window's calls and the batch's, at most the
+        With ``extra_slow`` (0 or 1), whether it could with one more success as well. An
+        upper bound from the view: the window's calls and the batch's, at most the
         window's size, with every failure and slow call the view knows still in it (a
         success can push one out, never in). A time window's batch lands in one slice
         when it arrives, so it waits for its refresh (see the README). The compiled core
@@ -511,15 +554,18 @@ class SharedState:
         view, rule = self._view, self._rule
         if view is None or rule is None or self._by_time:
             return False
-        batch = [digit for admitted, digit in self._pending if admitted == view.epoch]
-        calls = min(rule.window_size, view.calls + len(batch))
+        newest, calls, failures, slows = self._tally
+        if newest != view.epoch:
+            calls = failures = slows = 0
+        if extra_slow >= 0:
+            calls, slows = calls + 1, slows + extra_slow
+        calls = min(rule.window_size, view.calls + calls)
         if calls < rule.minimum_calls:
             return False
-        failures = view.errors + sum(digit % 2 for digit in batch)
-        slows = view.slows + sum(digit // 2 for digit in batch)
         # Ratios, as the cores compare them.
-        return failures / calls >= rule.failure_rate or (
-            rule.slow_call_duration is not None and slows / calls >= rule.slow_call_rate)
+        return (view.errors + failures) / calls >= rule.failure_rate or (
+            rule.slow_call_duration is not None
+            and (view.slows + slows) / calls >= rule.slow_call_rate)
 
     def _core_batch(self) -> list[tuple[int, int]]:
         """Take the count-window outcomes the compiled core batched (see _hot_path.h)."""
@@ -533,6 +579,7 @@ class SharedState:
         """Send the batch of windowed outcomes; the reply is the new view. Return whether sent."""
         with self._pending_lock:
             batch, self._pending = self._pending, []
+            self._tally = _NO_TALLY
             batched = self._breaker._take_pending()
             self._flushed_at = self._clock()
         epochs = [admitted for admitted, _ in batch]
@@ -902,6 +949,7 @@ class SharedState:
         """Forget the windowed outcomes not sent yet, here and in the core."""
         with self._pending_lock:
             self._pending = []
+            self._tally = _NO_TALLY
             self._breaker._take_pending()
 
 
