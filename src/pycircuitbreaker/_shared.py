@@ -103,8 +103,8 @@ class SharedState:
         # The view and until when it decides calls with no round trip (see _publish);
         # replaced whole, so a thread never reads one with the other's deadline.
         # With the epoch in which a success changes nothing (no errors counted, CLOSED
-        # or DISABLED), else -1.
-        self._fast: tuple[View | None, float, int] = (None, -math.inf, -1)
+        # or DISABLED), else None.
+        self._fast: tuple[View | None, float, int | None] = (None, -math.inf, None)
         self._publishing = threading.Lock()
         # Only one thread reads the shared state again at a time; the others go on with
         # the view they have.
@@ -217,7 +217,7 @@ class SharedState:
         def shared_wrapper(*args: Any, **kwargs: Any) -> Any:
             now = clock()
             _, fresh_until, quiet_epoch = self._fast
-            if not (plain and now < fresh_until and quiet_epoch >= 0):
+            if not (plain and now < fresh_until and quiet_epoch is not None):
                 return call(func, *args, **kwargs)
             try:
                 result = func(*args, **kwargs)
@@ -760,7 +760,7 @@ class SharedState:
         if self._local is None and not self._orphans and self._refresh_interval > 0:
             fresh_until = view.read_at + self._refresh_interval
         quiet = view.errors == 0 and (view.state == CLOSED or view.state == DISABLED)
-        self._fast = (view, fresh_until, view.epoch if quiet else -1)
+        self._fast = (view, fresh_until, view.epoch if quiet else None)
         try:
             self._breaker._publish(view.state, view.errors, view.epoch, view.recover_at,
                                    fresh_until, view.opened_wall + view.open_period,
@@ -768,7 +768,7 @@ class SharedState:
         except (ValueError, OverflowError):
             # A view the core cannot hold (a storage's odd reply): it decides nothing,
             # not even a success's settling (it counts an error).
-            self._fast = (view, -math.inf, -1)
+            self._fast = (view, -math.inf, None)
             self._breaker._publish(CLOSED, 1, 0, 0.0, -math.inf, 0.0, 0, 0)
 
     def _republish(self) -> None:
