@@ -274,6 +274,24 @@ static void pcb_after_exception(pcb_recorder record, PyObject *breaker,
 #endif
 }
 
+/* Judge a call's ``result`` by detect_error, and count it with ``record`` if flagged.
+ * Return 1 if flagged, 0 if not, -1 with an exception set. Called from the hot path
+ * rather than from the Cython slow path: this runs on every call of a breaker with a
+ * detector, CLOSED ones included. */
+static int pcb_detected(pcb_core *core, pcb_recorder record, PyObject *breaker,
+                        PyObject *result, unsigned long long generation, double start) {
+    PyObject *verdict = PyObject_Vectorcall(core->detect_error, &result, 1, NULL);
+    int flagged;
+    if (verdict == Py_False || verdict == Py_None) {
+        flagged = 0; /* the usual answers, settled without a call */
+    } else {
+        flagged = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+    }
+    Py_XDECREF(verdict);
+    if (flagged > 0) flagged = record(breaker, result, generation, start) < 0 ? -1 : 1;
+    return flagged;
+}
+
 /* Give back a half-open permit; a transition since admission already took it. */
 static void pcb_release(pcb_core *core, unsigned long long generation) {
     if (generation == core->generation && core->permits_in_use > 0) core->permits_in_use--;
@@ -375,21 +393,12 @@ static PyObject *pcb_shared_call(PyObject *breaker, pcb_core *core, PyObject *fu
         return NULL;
     }
     if (core->detect_error != NULL) {
-        PyObject *verdict = PyObject_Vectorcall(core->detect_error, &result, 1, NULL);
-        int is_error;
-        if (verdict == Py_False || verdict == Py_None) {
-            is_error = 0;
-        } else {
-            is_error = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
-        }
-        Py_XDECREF(verdict);
-        if (is_error > 0)
-            is_error = pcb_shared_flagged(breaker, result, epoch, start) < 0 ? -1 : 1;
-        if (is_error < 0) {
+        int flagged = pcb_detected(core, pcb_shared_flagged, breaker, result, epoch, start);
+        if (flagged < 0) {
             Py_DECREF(result);
             return NULL;
         }
-        if (is_error) return result;
+        if (flagged) return result;
     }
     if (core->windowed) {
         /* Untimed, the admission's reading does: a batch a call late is still sent. */
@@ -451,23 +460,12 @@ static PyObject *pcb_guarded_call(PyObject *breaker, PyObject *func, PyObject *c
         return NULL;
     }
     if (core->detect_error != NULL) {
-        /* Called from here rather than from the Cython slow path: this runs on every
-         * call of a breaker with a detector, CLOSED ones included. */
-        PyObject *verdict = PyObject_Vectorcall(core->detect_error, &result, 1, NULL);
-        int is_error;
-        if (verdict == Py_False || verdict == Py_None) {
-            is_error = 0; /* the usual answers, settled without a call */
-        } else {
-            is_error = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
-        }
-        Py_XDECREF(verdict);
-        if (is_error > 0)
-            is_error = pcb_record_error(breaker, result, generation, start) < 0 ? -1 : 1;
-        if (is_error < 0) {
+        int flagged = pcb_detected(core, pcb_record_error, breaker, result, generation, start);
+        if (flagged < 0) {
             Py_DECREF(result);
             return NULL;
         }
-        if (is_error) return result;
+        if (flagged) return result;
     }
     core->successes++;
     /* A plain success while CLOSED with no errors counted and no window to record it

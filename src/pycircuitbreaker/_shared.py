@@ -59,9 +59,8 @@ _REPAIR_BY_STATE = {CLOSED: CLOSED, OPEN: OPEN, HALF_OPEN: OPEN, FORCED_OPEN: FO
                     DISABLED: DISABLED}
 _NOT_LOCAL = ("strategy_code", "rule", "registry", "storage")
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
-# The call counts of a snapshot, in the order SharedState keeps them (see _metrics).
-_CALL_COUNTS = CALL_COUNTS
-_SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(_CALL_COUNTS))
+# Positions of the call counts SharedState keeps, in the order of _metrics.CALL_COUNTS.
+_SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(CALL_COUNTS))
 # An empty batch's tally: (epoch, calls, failures, slow calls).
 _NO_TALLY = (-(2**63), 0, 0, 0)
 
@@ -148,11 +147,11 @@ class SharedState:
         self._flushed_at = 0.0
         # Metrics of this process's calls (see _metrics): those the storage decided,
         # those of stand-ins already dropped, and the current stand-in's own.
-        self._counts = [new_tally() for _ in _CALL_COUNTS]
+        self._counts = [new_tally() for _ in CALL_COUNTS]
         self._successes = self._counts[_SUCCESSES]
         # A success of the view's fast path needs no settling beyond counting it.
         self._plain = config.detect_error is None and rule is None
-        self._dropped_counts = [0] * len(_CALL_COUNTS)
+        self._dropped_counts = [0] * len(CALL_COUNTS)
         self._transitions = [new_tally() for _ in STATE_BY_CODE]
         self._state_since = self._clock()  # when this process saw the state change
         if isinstance(config.recovery_timeout, Backoff):
@@ -239,16 +238,19 @@ class SharedState:
             self.end_admitted(epoch, start, Detected(result))
         elif self._windowed:
             now = self._clock()
+            slow = self._is_slow(start, now)
             with self._pending_lock:
                 self._take_core_batch()
                 due = (now - self._flushed_at >= self._refresh_interval
-                       or self._may_open(int(start is not None
-                                             and now - start >= self._slow_call_duration)))  # type: ignore[operator]
+                       or self._may_open(slow))
+                if not due:
+                    self._push(epoch, 2 * slow)  # for the next batch
             if due:
                 self.end_admitted(epoch, start, None)  # sent with its batch
-            else:
-                self._add_outcome(epoch, start, 0)  # for the next batch
-                next(self._successes)
+                return
+            if slow:
+                next(self._counts[_SLOW_CALLS])
+            next(self._successes)
         elif self._settled_by_view(epoch):
             next(self._successes)
         else:
@@ -501,23 +503,22 @@ class SharedState:
         healthy breaker still makes one round trip per interval.
         """
         now = self._clock()
-        slow = self._slowness(start, now)
+        slow = self._is_slow(start, now)
+        if slow:
+            next(self._counts[_SLOW_CALLS])
         with self._pending_lock:
-            self._append(epoch, failed + 2 * slow)
+            self._take_core_batch()
+            self._push(epoch, failed + 2 * slow)
             may_open = self._may_open()
         return bool(failed) or may_open or now - self._flushed_at >= self._refresh_interval
 
-    def _slowness(self, start: float | None, now: float) -> int:
-        """Return 1 for a slow call (counting it in the metrics), else 0."""
+    def _is_slow(self, start: float | None, now: float) -> int:
+        """Return 1 for a call started at ``start`` that is slow by ``now``, else 0."""
         # Calls are timed (start is set) only when _slow_call_duration is.
-        slow = int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
-        if slow:
-            next(self._counts[_SLOW_CALLS])
-        return slow
+        return int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
 
-    def _append(self, epoch: int, digit: int) -> None:
-        """Add one outcome to the batch; caller holds ``_pending_lock``."""
-        self._take_core_batch()
+    def _push(self, epoch: int, digit: int) -> None:
+        """Add one outcome to the batch and its tally; caller holds ``_pending_lock``."""
         self._pending.append((epoch, digit))
         self._tally_up(epoch, digit)
 
@@ -530,8 +531,7 @@ class SharedState:
         if self._by_time:
             return
         for outcome in self._core_batch():
-            self._pending.append(outcome)
-            self._tally_up(*outcome)
+            self._push(*outcome)
 
     def _tally_up(self, epoch: int, digit: int) -> None:
         """Keep the newest epoch's calls, failures and slow calls in the batch, in O(1)."""
@@ -910,7 +910,7 @@ class SharedState:
             # Read outside the lock: reading may announce, and callbacks run no lock.
             dropped = local.metrics()
             with self._local_lock:
-                for index, name in enumerate(_CALL_COUNTS):
+                for index, name in enumerate(CALL_COUNTS):
                     self._dropped_counts[index] += getattr(dropped, name)
 
     def metrics(self) -> BreakerMetrics:
@@ -932,7 +932,7 @@ class SharedState:
         if local is not None:
             local_metrics = local.metrics()
             counts = [count + getattr(local_metrics, name)
-                      for count, name in zip(counts, _CALL_COUNTS)]
+                      for count, name in zip(counts, CALL_COUNTS)]
             time_in_state = local_metrics.time_in_state
         else:
             time_in_state = elapsed(self._clock(), self._state_since)
