@@ -140,6 +140,18 @@ def _c_monotonic():
     return pcb_monotonic()
 
 
+# The read-only views a route answers, by code: C ints, so that a local breaker's read is
+# a switch rather than string comparisons; a shared state reads them by name.
+cdef enum:
+    VIEW_STATE, VIEW_ERROR_COUNT, VIEW_SUCCESS_COUNT, VIEW_HALF_OPEN_CALLS,
+    VIEW_OPEN_TIME, VIEW_RECOVERY_START_TIME
+cdef tuple VIEW_NAMES = ("state", "error_count", "success_count", "half_open_calls",
+                         "open_time", "recovery_start_time")
+
+
+cdef class _LocalRoute
+
+
 cdef class CircuitBreaker:
     """Guard calls to a dependency; open after repeated errors and fail fast."""
 
@@ -162,6 +174,8 @@ cdef class CircuitBreaker:
     cdef object _entries
     cdef readonly object _quiet
     cdef readonly object _shared
+    # Where every decision off the hot path is made (see _LocalRoute).
+    cdef _LocalRoute _route
     cdef object _shared_call
     cdef double _view_recovers_wall
     cdef bint _quiet_published
@@ -180,6 +194,8 @@ cdef class CircuitBreaker:
         # Until __init__ has set every field, the pseudo-state keeps calls off the CLOSED
         # path, and _admit refuses them.
         self.core.state = UNINITIALISED
+        # Never None while _ready() lets a method through: see there.
+        self._route = _LOCAL_ROUTE
 
     def __init__(self, *args, **options):
         # Once only: a breaker in use cannot change its configuration under its callers,
@@ -277,6 +293,7 @@ cdef class CircuitBreaker:
                     raise MemoryError()
                 self.core.pending_capacity = rule.window_size
             self._shared = config.storage.attach(self, config)
+            self._route = _StorageRoute(self._shared)
             self._shared_call = self._shared.call
             self.core.shared_call = <PyObject *>self._shared_call
             self.core.state = SHARED
@@ -289,7 +306,9 @@ cdef class CircuitBreaker:
 
     cdef inline int _ready(self) except -1:
         """Refuse to work until __init__ has set every field."""
-        if not self._built:
+        # The route is None only once the cycle collector has cleared the fields (its
+        # tp_clear sets them to None): its methods are C calls that must not meet None.
+        if not self._built or self._route is None:
             raise RuntimeError(MSG_NOT_INITIALISED)
         return 0
 
@@ -587,7 +606,8 @@ cdef class CircuitBreaker:
 
     def __enter__(self):
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
-        token = self._begin(False)
+        self._ready()
+        token = self._route.begin(self, False)
         self._entries.set(self._entries.get() + (token,))
         return self
 
@@ -597,19 +617,35 @@ cdef class CircuitBreaker:
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
         self._entries.set(entries[:-1])
-        self._end(entries[-1], error)
+        self._route.end(self, entries[-1], error)
         return False
 
     # -- calls settled from Python: with-blocks, async calls, generators ----------------
 
     def _begin(self, bint with_fallback):
+        """Return a call's token, or None to run the fallback, or raise the rejection."""
+        self._ready()
+        return self._route.begin(self, with_fallback)
+
+    def _end(self, token, error):
+        """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
+
+        None is a success; a BaseException that is not an Exception counts as nothing.
+        """
+        self._ready()
+        self._route.end(self, token, error)
+
+    def _end_result(self, token, result):
+        """Settle a call admitted by ``_begin`` that returned ``result``."""
+        self._ready()
+        self._route.end_result(self, token, result)
+
+    cdef object _begin_locally(self, bint with_fallback):
         """Return a call's token, (generation, state, permit, start), or reject it.
 
         A rejection raises CircuitBreakerException, or returns None when
         ``with_fallback`` says the caller will run the fallback instead.
         """
-        if self._shared is not None:
-            return self._shared.begin(with_fallback)
         cdef double start
         if self.core.state == CLOSED:
             # Nothing to decide, as in the hot path: no clock read, unless calls are timed.
@@ -630,14 +666,7 @@ cdef class CircuitBreaker:
                 raise
         return (generation, admitted & ~PCB_PERMIT, bool(admitted & PCB_PERMIT), start)
 
-    def _end(self, token, error):
-        """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
-
-        None is a success; a BaseException that is not an Exception counts as nothing.
-        """
-        self._ready()
-        if self._shared is not None:
-            return self._shared.end(token, error)
+    cdef int _end_locally(self, token, error) except -1:
         cdef unsigned long long generation = token[0]
         cdef double start = token[3]
         if token[2]:
@@ -647,12 +676,9 @@ cdef class CircuitBreaker:
             self._record_success(generation, start)
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
+        return 0
 
-    def _end_result(self, token, result):
-        """Settle a call admitted by ``_begin`` that returned ``result``."""
-        self._ready()
-        if self._shared is not None:
-            return self._shared.end_result(token, result)
+    cdef int _end_result_locally(self, token, result) except -1:
         cdef unsigned long long generation = token[0]
         cdef double start = token[3]
         if token[2]:
@@ -662,14 +688,16 @@ cdef class CircuitBreaker:
         else:
             self.core.successes += 1
             self._record_success(generation, start)
+        return 0
 
     # -- manual control -------------------------------------------------------------
 
     def trip(self):
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.force(OPEN)
+        self._route.trip(self)
+
+    cdef int _trip_locally(self) except -1:
         cdef double now = self._now()
         # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
         cdef bint noticed = self._refresh(now)
@@ -683,6 +711,7 @@ cdef class CircuitBreaker:
         finally:
             if old != OPEN:
                 self._announce(old, OPEN, None)
+        return 0
 
     def reset(self):
         """Close the breaker and clear its counters, from any state."""
@@ -698,9 +727,9 @@ cdef class CircuitBreaker:
 
     cdef int _force(self, int state) except -1:
         self._ready()
-        if self._shared is not None:
-            self._shared.force(state)
-            return 0
+        return self._route.force(self, state)
+
+    cdef int _force_locally(self, int state) except -1:
         cdef double now = self._now()
         cdef int old = self.core.state
         self.core.error_count = 0
@@ -720,8 +749,23 @@ cdef class CircuitBreaker:
     def state(self):
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.read("state")
+        return self._route.read(self, VIEW_STATE)
+
+    cdef object _read_locally(self, int view):
+        """Return the ``view`` (a VIEW_ code) of this breaker itself."""
+        if view == VIEW_STATE:
+            return self._state_locally()
+        if view == VIEW_ERROR_COUNT:
+            return self.core.error_count
+        if view == VIEW_SUCCESS_COUNT:
+            return self.core.success_count
+        if view == VIEW_HALF_OPEN_CALLS:
+            return self.core.permits_in_use
+        if view == VIEW_OPEN_TIME:
+            return utc_datetime(self.core.opened_wall)
+        return utc_after(self.core.opened_wall, self.core.open_timeout)
+
+    cdef object _state_locally(self):
         if self.core.state == OPEN and self._refresh(self._now()):
             self._announce(OPEN, HALF_OPEN, None)
         return STATE_BY_CODE[self.core.state]
@@ -730,48 +774,40 @@ cdef class CircuitBreaker:
     def error_count(self):
         """Return the number of errors counted."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.read("error_count")
-        return self.core.error_count
+        return self._route.read(self, VIEW_ERROR_COUNT)
 
     @property
     def success_count(self):
         """Return the number of successes since the breaker last opened."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.read("success_count")
-        return self.core.success_count
+        return self._route.read(self, VIEW_SUCCESS_COUNT)
 
     @property
     def half_open_calls(self):
         """Return the number of trial calls holding a half-open permit now."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.read("half_open_calls")
-        return self.core.permits_in_use
+        return self._route.read(self, VIEW_HALF_OPEN_CALLS)
 
     @property
     def open_time(self):
         """Return the UTC datetime the breaker last opened (creation time before)."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.read("open_time")
-        return utc_datetime(self.core.opened_wall)
+        return self._route.read(self, VIEW_OPEN_TIME)
 
     @property
     def recovery_start_time(self):
         """Return the UTC datetime at which trial calls are let through."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.read("recovery_start_time")
-        return utc_after(self.core.opened_wall, self.core.open_timeout)
+        return self._route.read(self, VIEW_RECOVERY_START_TIME)
 
     def metrics(self):
         """Return an immutable snapshot of the state and counts: a BreakerMetrics."""
         self._ready()
-        if self._shared is not None:
-            return self._shared.metrics()
-        self.state  # notices (and announces) a recovery time that has come
+        return self._route.metrics(self)
+
+    cdef object _metrics_locally(self):
+        # Notices (and announces) a recovery time that has come.
+        self._state_locally()
         cdef double now = self._now()
         # From here to the snapshot's fields no Python code runs: no thread interleaves.
         cdef int state = self.core.state
@@ -1031,6 +1067,77 @@ cdef class CircuitWrapper:
 
     def __repr__(self):
         return f"<circuit wrapper of {self.func!r}>"
+
+
+cdef class _LocalRoute:
+    """Decide in the breaker itself: the route of a breaker built without a storage.
+
+    Calls are routed in C instead (a shared breaker's SHARED pseudo-state sends them to
+    pcb_shared_call); every other decision goes through the breaker's route.
+    _StorageRoute overrides each one.
+    """
+
+    cdef object begin(self, CircuitBreaker breaker, bint with_fallback):
+        return breaker._begin_locally(with_fallback)
+
+    cdef int end(self, CircuitBreaker breaker, token, error) except -1:
+        return breaker._end_locally(token, error)
+
+    cdef int end_result(self, CircuitBreaker breaker, token, result) except -1:
+        return breaker._end_result_locally(token, result)
+
+    cdef int trip(self, CircuitBreaker breaker) except -1:
+        return breaker._trip_locally()
+
+    cdef int force(self, CircuitBreaker breaker, int state) except -1:
+        return breaker._force_locally(state)
+
+    cdef object read(self, CircuitBreaker breaker, int view):
+        return breaker._read_locally(view)
+
+    cdef object metrics(self, CircuitBreaker breaker):
+        return breaker._metrics_locally()
+
+
+cdef class _StorageRoute(_LocalRoute):
+    """Decide through a shared state: the route of a breaker built with ``storage=``.
+
+    The only place this twin hands a shared breaker's decisions to its shared state
+    off the hot path (see _shared); _core_py has its twin.
+    """
+
+    cdef object shared
+
+    def __cinit__(self, shared):
+        self.shared = shared
+
+    cdef object begin(self, CircuitBreaker breaker, bint with_fallback):
+        return self.shared.begin(with_fallback)
+
+    cdef int end(self, CircuitBreaker breaker, token, error) except -1:
+        self.shared.end(token, error)
+        return 0
+
+    cdef int end_result(self, CircuitBreaker breaker, token, result) except -1:
+        self.shared.end_result(token, result)
+        return 0
+
+    cdef int trip(self, CircuitBreaker breaker) except -1:
+        self.shared.force(OPEN)
+        return 0
+
+    cdef int force(self, CircuitBreaker breaker, int state) except -1:
+        self.shared.force(state)
+        return 0
+
+    cdef object read(self, CircuitBreaker breaker, int view):
+        return self.shared.read(VIEW_NAMES[view])
+
+    cdef object metrics(self, CircuitBreaker breaker):
+        return self.shared.metrics()
+
+
+cdef _LocalRoute _LOCAL_ROUTE = _LocalRoute()
 
 
 def make_wrapper(CircuitBreaker breaker, func):

@@ -73,6 +73,27 @@ if TYPE_CHECKING:
             owner: type[Any] | None = None,
         ) -> _Guarded[_Q, _R_co]: ...
 
+    class _Route(Protocol):
+        """What a breaker's route decides (see _LocalRoute and _StorageRoute)."""
+
+        def call(self, breaker: CircuitBreaker, func: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any: ...
+        def wrap(self, breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]: ...
+        def begin(self, breaker: CircuitBreaker, with_fallback: bool) -> Any: ...
+        def end(self, breaker: CircuitBreaker, token: Any, error: BaseException | None) -> None: ...
+        def end_result(self, breaker: CircuitBreaker, token: Any, result: object) -> None: ...
+        def trip(self, breaker: CircuitBreaker) -> None: ...
+        def force(self, breaker: CircuitBreaker, state: int) -> None: ...
+        @overload
+        def read(self, breaker: CircuitBreaker, name: Literal["state"]) -> CircuitBreakerState: ...
+        @overload
+        def read(self, breaker: CircuitBreaker,
+                 name: Literal["error_count", "success_count", "half_open_calls"]) -> int: ...
+        @overload
+        def read(self, breaker: CircuitBreaker,
+                 name: Literal["open_time", "recovery_start_time"]) -> datetime: ...
+        def metrics(self, breaker: CircuitBreaker) -> BreakerMetrics: ...
+
     class _GuardedClassMethod(Protocol[_T_contra, P, _R_co]):
         """A guarded function whose first parameter is a class: a classmethod, once in a class.
 
@@ -120,6 +141,7 @@ class CircuitBreaker:
         "_entries",
         "_quiet",
         "_shared",
+        "_route",
         "_state",
         "_generation",
         "_error_count",
@@ -210,12 +232,15 @@ class CircuitBreaker:
         # One tally with the async wrappers, which count their quiet successes in it.
         self._successes = self._quiet.successes
         self._shared: SharedRoute | None = None
+        # Where every decision off the CLOSED fast path is made (see _LocalRoute).
+        self._route: _Route = _LOCAL_ROUTE
         self._sync_quiet()
         # Every field is set: from here on the breaker works (as a local one until the
         # storage is attached).
         if config.storage is not None:
             # With a storage, every decision is the shared state's (see _shared).
             self._shared = config.storage.attach(self, config)
+            self._route = _StorageRoute(self._shared)
             self._state = _SHARED
             self._sync_quiet()
         if config.registry is not None:
@@ -229,7 +254,7 @@ class CircuitBreaker:
         # outcome is discarded rather than applied to the wrong state.
         generation = self._generation
         if self._state != _CLOSED or self._window is not None:
-            return self._call_admitted(func, args, kwargs)  # type: ignore[no-any-return]  # a fallback's
+            return self._route.call(self, func, args, kwargs)  # type: ignore[no-any-return]  # a fallback's
         try:
             result = func(*args, **kwargs)
         except Exception as error:
@@ -245,12 +270,10 @@ class CircuitBreaker:
             self._record_success(generation)
         return result
 
-    def _call_admitted(self, func: Callable[..., Any], args: tuple[Any, ...],
-                       kwargs: dict[str, Any]) -> Any:
-        """Run a call off the fast path: not CLOSED, recorded in a window, or shared."""
-        if self._shared is not None:
-            return self._shared.call(func, *args, **kwargs)
-        admitted = self._begin(self._fallback is not None)
+    def _call_locally(self, func: Callable[..., Any], args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        """Run a call off the fast path: not CLOSED, or recorded in a window."""
+        admitted = self._begin_locally(self._fallback is not None)
         if admitted is None:
             return self._fallback(*args, **kwargs)
         generation, state, permit, start = admitted
@@ -307,7 +330,7 @@ class CircuitBreaker:
 
     def __enter__(self) -> CircuitBreaker:
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
-        token = self._begin(False)
+        token = self._route.begin(self, False)
         self._entries.set(self._entries.get() + (token,))
         return self
 
@@ -317,16 +340,25 @@ class CircuitBreaker:
         if not entries:
             raise RuntimeError(MSG_EXIT_WITHOUT_ENTER.format(id=self._id))
         self._entries.set(entries[:-1])
-        self._end(entries[-1], error)
+        self._route.end(self, entries[-1], error)
         return False
+
+    def _begin(self, with_fallback: bool) -> Any:
+        """Return a call's token, or None to run the fallback, or raise the rejection."""
+        return self._route.begin(self, with_fallback)
 
     def _end(self, token: Any, error: BaseException | None) -> None:
         """Settle a call admitted by ``_begin``: give back its permit, count ``error``.
 
         None is a success; a BaseException that is not an Exception counts as nothing.
         """
-        if self._shared is not None:
-            return self._shared.end(token, error)
+        self._route.end(self, token, error)
+
+    def _end_result(self, token: Any, result: object) -> None:
+        """Settle a call admitted by ``_begin`` that returned ``result``."""
+        self._route.end_result(self, token, result)
+
+    def _end_locally(self, token: Any, error: BaseException | None) -> None:
         generation, state, permit, start = token
         if permit:
             self._release(generation)
@@ -336,10 +368,7 @@ class CircuitBreaker:
         elif isinstance(error, Exception):
             self._record_exception(error, generation, start)
 
-    def _end_result(self, token: Any, result: object) -> None:
-        """Settle a call admitted by ``_begin`` that returned ``result``."""
-        if self._shared is not None:
-            return self._shared.end_result(token, result)
+    def _end_result_locally(self, token: Any, result: object) -> None:
         generation, state, permit, start = token
         if permit:
             self._release(generation)
@@ -349,7 +378,7 @@ class CircuitBreaker:
             next(self._successes)
             self._record_success(generation, start)
 
-    def _begin(self, with_fallback: bool) -> Any:
+    def _begin_locally(self, with_fallback: bool) -> Any:
         """Return a call's token, (generation, state, permit, start), or reject it.
 
         ``start`` is the clock when the call starts, if calls are timed, else None.
@@ -357,8 +386,6 @@ class CircuitBreaker:
         A rejection raises CircuitBreakerException, or returns None when
         ``with_fallback`` says the caller will run the fallback instead.
         """
-        if self._shared is not None:
-            return self._shared.begin(with_fallback)
         generation = self._generation
         if self._state == _CLOSED:
             # Nothing to decide (a windowed call of a CLOSED breaker): no lock, no clock.
@@ -579,8 +606,9 @@ class CircuitBreaker:
 
     def trip(self) -> None:
         """Open the breaker now, as if errors had tripped it; no-op if already OPEN."""
-        if self._shared is not None:
-            return self._shared.force(_OPEN)
+        self._route.trip(self)
+
+    def _trip_locally(self) -> None:
         now = self._clock()
         with self._lock:
             # An OPEN breaker whose recovery time has come is HALF_OPEN, noticed or not.
@@ -609,8 +637,9 @@ class CircuitBreaker:
         self._force(_DISABLED)
 
     def _force(self, state: int) -> None:
-        if self._shared is not None:
-            return self._shared.force(state)
+        self._route.force(self, state)
+
+    def _force_locally(self, state: int) -> None:
         now = self._clock()
         with self._lock:
             old = self._state
@@ -629,15 +658,7 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitBreakerState:
         """Return the current state; OPEN reads HALF_OPEN once recovery time has come."""
-        if self._shared is not None:
-            return self._shared.read("state")
-        if self._state == _OPEN:
-            now = self._clock()
-            with self._lock:
-                changed = self._refresh(now)
-            if changed:
-                self._announce(_OPEN, _HALF_OPEN, None)
-        return STATE_BY_CODE[self._state]
+        return self._route.read(self, "state")
 
     @property
     def id(self) -> Any:
@@ -652,43 +673,55 @@ class CircuitBreaker:
     @property
     def error_count(self) -> int:
         """Return the number of errors counted."""
-        if self._shared is not None:
-            return self._shared.read("error_count")
-        return self._error_count
+        return self._route.read(self, "error_count")
 
     @property
     def success_count(self) -> int:
         """Return the number of successes since the breaker last opened."""
-        if self._shared is not None:
-            return self._shared.read("success_count")
-        return self._success_count
+        return self._route.read(self, "success_count")
 
     @property
     def half_open_calls(self) -> int:
         """Return the number of trial calls holding a half-open permit now."""
-        if self._shared is not None:
-            return self._shared.read("half_open_calls")
-        return self._permits_in_use
+        return self._route.read(self, "half_open_calls")
 
     @property
     def open_time(self) -> datetime:
         """Return the UTC datetime the breaker last opened (creation time before)."""
-        if self._shared is not None:
-            return self._shared.read("open_time")
-        return utc_datetime(self._opened_wall)
+        return self._route.read(self, "open_time")
 
     @property
     def recovery_start_time(self) -> datetime:
         """Return the UTC datetime at which trial calls are let through."""
-        if self._shared is not None:
-            return self._shared.read("recovery_start_time")
-        return utc_after(self._opened_wall, self._open_timeout)
+        return self._route.read(self, "recovery_start_time")
 
     def metrics(self) -> BreakerMetrics:
         """Return an immutable snapshot of the state and counts: a BreakerMetrics."""
-        if self._shared is not None:
-            return self._shared.metrics()
-        self.state  # noqa: B018 -- notices (and announces) a recovery time that has come
+        return self._route.metrics(self)
+
+    def _read_locally(self, name: str) -> Any:
+        """Return the view ``name`` (a public property's name) of this breaker itself."""
+        if name == "state":
+            if self._state == _OPEN:
+                now = self._clock()
+                with self._lock:
+                    changed = self._refresh(now)
+                if changed:
+                    self._announce(_OPEN, _HALF_OPEN, None)
+            return STATE_BY_CODE[self._state]
+        if name == "error_count":
+            return self._error_count
+        if name == "success_count":
+            return self._success_count
+        if name == "half_open_calls":
+            return self._permits_in_use
+        if name == "open_time":
+            return utc_datetime(self._opened_wall)
+        return utc_after(self._opened_wall, self._open_timeout)
+
+    def _metrics_locally(self) -> BreakerMetrics:
+        # Notices (and announces) a recovery time that has come.
+        self._read_locally("state")
         now = self._clock()
         with self._lock:
             state = self._state
@@ -738,12 +771,13 @@ def _checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
 
 def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
     """Return a function that calls ``func`` through ``breaker``."""
+    wrapper = breaker._route.wrap(breaker, func)
+    wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
+    return wrapper
+
+
+def _wrap_locally(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
     call = breaker.call
-    if breaker._shared is not None:
-        # A shared breaker's calls are its shared state's, straight away.
-        shared_wrapper = breaker._shared.wrap(func)
-        shared_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
-        return shared_wrapper
     detect_error = breaker._detect_error
     windowed = breaker._window is not None
     successes = breaker._successes
@@ -767,5 +801,67 @@ def make_wrapper(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[
             breaker._record_success(generation)
         return result
 
-    circuit_wrapper.breaker = breaker  # type: ignore[attr-defined]  # a function takes attributes
     return circuit_wrapper
+
+
+class _LocalRoute:
+    """Decide in the breaker itself: the route of a breaker built without a storage.
+
+    Each entry takes the breaker first; the methods it names, not this table, hold
+    the decisions, so a local breaker pays one call for its route and no more.
+    """
+
+    __slots__ = ()
+    call = staticmethod(CircuitBreaker._call_locally)
+    begin = staticmethod(CircuitBreaker._begin_locally)
+    end = staticmethod(CircuitBreaker._end_locally)
+    end_result = staticmethod(CircuitBreaker._end_result_locally)
+    trip = staticmethod(CircuitBreaker._trip_locally)
+    force = staticmethod(CircuitBreaker._force_locally)
+    read = staticmethod(CircuitBreaker._read_locally)
+    metrics = staticmethod(CircuitBreaker._metrics_locally)
+    wrap = staticmethod(_wrap_locally)
+
+
+class _StorageRoute:
+    """Decide through a shared state: the route of a breaker built with ``storage=``.
+
+    The only place this twin hands a shared breaker's decisions to its shared state
+    (see _shared); the compiled twin's twin of this class is in _core_c.pyx.
+    """
+
+    __slots__ = ("_shared",)
+
+    def __init__(self, shared: SharedRoute) -> None:
+        self._shared = shared
+
+    def call(self, breaker: CircuitBreaker, func: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        return self._shared.call(func, *args, **kwargs)
+
+    def wrap(self, breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
+        return self._shared.wrap(func)
+
+    def begin(self, breaker: CircuitBreaker, with_fallback: bool) -> Any:
+        return self._shared.begin(with_fallback)
+
+    def end(self, breaker: CircuitBreaker, token: Any, error: BaseException | None) -> None:
+        self._shared.end(token, error)
+
+    def end_result(self, breaker: CircuitBreaker, token: Any, result: object) -> None:
+        self._shared.end_result(token, result)
+
+    def trip(self, breaker: CircuitBreaker) -> None:
+        self._shared.force(_OPEN)
+
+    def force(self, breaker: CircuitBreaker, state: int) -> None:
+        self._shared.force(state)
+
+    def read(self, breaker: CircuitBreaker, name: Any) -> Any:
+        return self._shared.read(name)
+
+    def metrics(self, breaker: CircuitBreaker) -> BreakerMetrics:
+        return self._shared.metrics()
+
+
+_LOCAL_ROUTE = _LocalRoute()
