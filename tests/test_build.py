@@ -1,6 +1,7 @@
 """Which core loads, and how the build falls back: checked in fresh interpreters."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,50 @@ def test_importing_the_package_loads_no_storage_engine():
         "print(all(m in sys.modules for m in ('redis', 'pycircuitbreaker._shared')))"
     )
     assert out == "True"
+
+
+def run_main(*args):
+    return subprocess.run([sys.executable, "-m", "pycircuitbreaker", *args],
+                          cwd=os.path.dirname(sys.executable), capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_help_lists_every_command_and_exits_0():
+    result = run_main("--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m pycircuitbreaker" in result.stdout
+    for command in ("info", "demo", "bench"):
+        assert command in result.stdout
+
+
+def test_version_prints_version_and_core():
+    result = run_main("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (f"pycircuitbreaker {pycircuitbreaker.__version__} "
+                             f"({pycircuitbreaker.IMPLEMENTATION} core)\n")
+
+
+def test_demo_help_explains_the_demo_without_running_it():
+    result = run_main("demo", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--verbose" in result.stdout
+    # The demo itself prints the report and its walk-through: neither ran.
+    assert "implementation:" not in result.stdout
+
+
+def test_an_unknown_command_is_refused_with_the_choices():
+    result = run_main("benchmark")
+    assert result.returncode == 2
+    assert "invalid choice: 'benchmark'" in result.stderr
+    assert "'bench'" in result.stderr
+
+
+def test_no_text_a_user_reads_cites_an_internal_issue():
+    # Issue numbers mean nothing outside the team.
+    texts = [run_main(*args).stdout for args in
+             (("--help",), ("info", "--help"), ("demo", "--help"), ("bench", "--help"))]
+    assert all(texts)
+    assert not [text for text in texts if re.search(r"issue|#\d", text, re.IGNORECASE)]
 
 
 def test_bench_command_says_where_the_benchmark_lives():

@@ -1,6 +1,9 @@
 """Transitions are logged once each on the pycircuitbreaker logger; calls never are."""
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import Boom, fail, ok
@@ -84,3 +87,58 @@ def test_a_cause_that_cannot_be_shown_does_not_replace_the_callers_error(impl, c
         (logging.WARNING,
          "circuit breaker 'odd': CLOSED -> OPEN (a Unshowable that cannot be shown)"),
     ]
+
+
+def test_transition_records_carry_structured_fields(impl, clock, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    breaker = impl.CircuitBreaker(breaker_id="payments", error_threshold=1, recovery_timeout=10,
+                                  clock=clock)
+    error = Boom("down")
+    with pytest.raises(Boom):
+        breaker.call(fail(error))
+    breaker.reset()
+    fields = [(r.breaker_id, r.old_state, r.new_state, r.cause)
+              for r in caplog.records if r.name == LOGGER]
+    assert fields == [("payments", "CLOSED", "OPEN", error), ("payments", "OPEN", "CLOSED", None)]
+
+
+def test_a_failing_callback_names_breaker_and_callback_as_fields(impl, caplog):
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+
+    def broken(breaker, error):
+        raise ValueError("bug in a callback")
+
+    breaker = impl.CircuitBreaker(breaker_id="db", error_threshold=1, on_open=broken)
+    with pytest.raises(Boom):
+        breaker.call(fail())
+    [record] = [r for r in caplog.records if r.name == LOGGER]
+    assert (record.breaker_id, record.callback) == ("db", "on_open")
+
+
+QUIET_SCRIPT = """
+import sys
+import pycircuitbreaker
+assert pycircuitbreaker.IMPLEMENTATION == sys.argv[1], pycircuitbreaker.IMPLEMENTATION
+breaker = pycircuitbreaker.CircuitBreaker(error_threshold=1,
+                                          on_open=lambda breaker, error: 1 / 0)
+try:
+    breaker.call(lambda: 1 / 0)
+except ZeroDivisionError:
+    pass
+print(breaker.state.name)
+"""
+
+
+def test_nothing_reaches_stderr_when_logging_is_not_configured(impl, tmp_path):
+    # An opening (WARNING) and a failing callback (ERROR): with no handler configured,
+    # Python's last-resort handler would print both; the library's NullHandler keeps
+    # them for the user's own logging configuration.
+    script = tmp_path / "quiet.py"
+    script.write_text(QUIET_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
+    if impl.name == "py":
+        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    expected = "python" if impl.name == "py" else "cython"
+    result = subprocess.run([sys.executable, str(script), expected], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "OPEN\n", "")

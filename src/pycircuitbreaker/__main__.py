@@ -1,9 +1,13 @@
-"""``python -m pycircuitbreaker``: report the build, run the demonstration or the benchmark."""
+"""``python -m pycircuitbreaker``: report the build, run the demonstration, find the benchmark."""
 
+from __future__ import annotations
+
+import argparse
+import logging
 import sys
-from typing import Optional
 
 from . import IMPLEMENTATION, __version__
+from ._constants import LOGGER_NAME
 from ._core import core
 
 
@@ -14,26 +18,58 @@ def report() -> None:
     print(f"core: {core.__file__}")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Dispatch the command line."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
+def show_library_logs() -> None:
+    """Print the library's own log records (transitions, failures) on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the command line's parser."""
+    top = argparse.ArgumentParser(
+        prog="python -m pycircuitbreaker",
+        description="A circuit breaker with a compiled hot path. With no command, "
+                    "show the version and which core (compiled or pure Python) loaded.",
+    )
+    top.add_argument("--version", action="version",
+                     version=f"pycircuitbreaker {__version__} ({IMPLEMENTATION} core)")
+    commands = top.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    commands.add_parser("info", help="show the version and which core loaded (the default)",
+                        description="Show the version and which core loaded.")
+    demo = commands.add_parser(
+        "demo", help="walk a breaker through an outage, then time its per-call cost",
+        description="Walk a breaker through an outage of a simulated dependency (on a "
+                    "simulated clock, so nothing sleeps), then time a guarded call "
+                    "against a bare one, for the compiled and the pure-Python core.")
+    demo.add_argument("-v", "--verbose", action="store_true",
+                      help="also print the library's log records (each transition)")
+    commands.add_parser(
+        "bench", help="where the benchmark is: it runs from a checkout of the repository",
+        description="The benchmark compares this library with its peers and needs them, "
+                    "Cython and a redis-server, none of which an install brings: in a "
+                    "checkout of the repository, run ./dev bench.")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    args = parser().parse_args(argv)
+    if args.command in (None, "info"):
         report()
         return 0
-    if args[0] == "demo":
+    if args.command == "demo":
         from .demo import run
 
+        if args.verbose:
+            show_library_logs()
         report()
         return run()
-    if args[0] == "bench":
-        # The harness is not installed with the library (it needs the peers, Cython and a
-        # redis-server): it runs from a checkout of the repository.
-        print("the benchmark is not part of the installed package: in a checkout of the "
-              "repository, run ./dev bench", file=sys.stderr)
-        return 2
-    print(f"usage: python -m pycircuitbreaker [demo]; "
-          f"unknown command {args[0]!r}",
-          file=sys.stderr)
+    # bench: the harness is not installed with the library.
+    print("the benchmark is not part of the installed package: in a checkout of the "
+          "repository, run ./dev bench", file=sys.stderr)
     return 2
 
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from ._protocols import Breaker
 
 logger = logging.getLogger(LOGGER_NAME)
+# A library's records are its user's to show: with no logging configured they go
+# nowhere, rather than to Python's last-resort handler on stderr.
+logger.addHandler(logging.NullHandler())
 
 
 def fire(callback: Callable[..., Any], name: str, breaker: Breaker,
@@ -38,7 +41,8 @@ def fire(callback: Callable[..., Any], name: str, breaker: Breaker,
     try:
         callback(breaker, *args)
     except Exception:
-        logger.exception(MSG_CALLBACK_FAILED, breaker.id, name)
+        logger.exception(MSG_CALLBACK_FAILED, breaker.id, name,
+                         extra={"breaker_id": breaker.id, "callback": name})
     except BaseException as interrupt:
         return interrupt
     return None
@@ -50,10 +54,14 @@ def _log(breaker: Breaker, old: int, new: int, cause: object) -> None:
     if not logger.isEnabledFor(level):
         return
     old_name, new_name = STATE_BY_CODE[old].name, STATE_BY_CODE[new].name
+    # The same facts as fields, for structured (JSON, structlog) handlers.
+    fields = {"breaker_id": breaker.id, "old_state": old_name, "new_state": new_name,
+              "cause": cause}
     if cause is None:
-        logger.log(level, MSG_TRANSITION, breaker.id, old_name, new_name)
+        logger.log(level, MSG_TRANSITION, breaker.id, old_name, new_name, extra=fields)
     else:
-        logger.log(level, MSG_TRANSITION_CAUSE, breaker.id, old_name, new_name, _describe(cause))
+        logger.log(level, MSG_TRANSITION_CAUSE, breaker.id, old_name, new_name,
+                   _describe(cause), extra=fields)
 
 
 def _describe(cause: object) -> str:
