@@ -84,7 +84,7 @@ def async_tables(results):
     lines = ["", "ns per await, async def target (median; lower is better; creating and "
                  "finishing the coroutines awaited included)"]
     lines += _table(grid, scenarios, lambda row, s: _ns_cell(grid, row, s))
-    for key, title in (("async_forwarder", "the async forwarder, issue #5's reference"),
+    for key, title in (("async_forwarder", "the async forwarder, the reference of the async targets"),
                        ("bare_await", "the bare await")):
         # Only the columns it has: a forwarder never rejects.
         columns = [s for s in scenarios if grid.ns(key, s) is not None]
@@ -187,8 +187,7 @@ def side_measurements(results):
 def verdicts(verdict_list, fast=False):
     """Return the target lines: status, target, then the numbers behind it."""
     caveat = "; FAST MODE, so these verdicts are not evidence" if fast else ""
-    lines = ["", "Targets (issues #3, #4, #5, #7 and the Redis issue; judged from this run's "
-                 f"medians{caveat}):"]
+    lines = ["", f"Speed targets (judged from this run's medians{caveat}):"]
     for verdict in verdict_list:
         lines.append(f"  {verdict.status:<8} {verdict.target}")
         lines.append(f"  {'':<8}   {verdict.detail}")

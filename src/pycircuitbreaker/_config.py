@@ -1,5 +1,6 @@
 """Parse and validate breaker options into an immutable configuration."""
 
+import difflib
 from typing import Any, Optional
 from uuid import uuid4
 
@@ -41,28 +42,52 @@ KEYWORD_OPTIONS = (
 OPTION_NAMES = frozenset(POSITIONAL_OPTIONS + KEYWORD_OPTIONS + tuple(ALIASES))
 
 
-def make_config(
-    args: tuple[Any, ...], options: dict[str, Any], owner: str = "CircuitBreaker"
-) -> BreakerConfig:
-    """Bind 0.5.0-style positional ``args`` and keyword ``options``; validate them all."""
+def check_option_names(args: tuple[Any, ...], options: Any, owner: str) -> None:
+    """Refuse too many positional options, or an unknown one (naming the nearest known)."""
     if len(args) > len(POSITIONAL_OPTIONS):
         raise TypeError(
             f"{owner}() takes at most {len(POSITIONAL_OPTIONS)} positional options, "
             f"got {len(args)}"
         )
+    for name in options:
+        if name not in OPTION_NAMES:
+            nearest = difflib.get_close_matches(str(name), sorted(OPTION_NAMES), n=1)
+            hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
+            raise TypeError(f"{owner}() got an unexpected option {name!r}{hint}")
+        if ALIASES.get(name, name) in POSITIONAL_OPTIONS[:len(args)]:
+            raise TypeError(f"{owner}() got multiple values for option "
+                            f"{ALIASES.get(name, name)!r}")
+
+
+def make_config(
+    args: tuple[Any, ...], options: dict[str, Any], owner: str = "CircuitBreaker"
+) -> BreakerConfig:
+    """Bind 0.5.0-style positional ``args`` and keyword ``options``; validate them all."""
+    check_option_names(args, options, owner)
     for alias, canonical in ALIASES.items():
         if alias in options and canonical in options:
             raise TypeError(
                 f"{owner}() got both {canonical!r} and its alias {alias!r}; pass only one"
             )
     values = dict(zip(POSITIONAL_OPTIONS, args))
-    for name, value in options.items():
-        if name not in OPTION_NAMES:
-            raise TypeError(f"{owner}() got an unexpected option {name!r}")
-        canonical = ALIASES.get(name, name)
-        if canonical in values:
-            raise TypeError(f"{owner}() got multiple values for option {canonical!r}")
-        values[canonical] = value
+    values.update((ALIASES.get(name, name), value) for name, value in options.items())
+    return _validate(**values)
+
+
+def config_of(parameters: dict[str, Any], owner: str = "CircuitBreaker") -> BreakerConfig:
+    """Validate the options a breaker's parameters bound (``locals()`` of its __init__).
+
+    Every option is there, given or defaulted; an alias counts as given when not None.
+    """
+    values = {name: parameters[name] for name in POSITIONAL_OPTIONS + KEYWORD_OPTIONS}
+    for alias, canonical in ALIASES.items():
+        if parameters[alias] is None:
+            continue
+        if values[canonical] is not None:
+            raise TypeError(
+                f"{owner}() got both {canonical!r} and its alias {alias!r}; pass only one"
+            )
+        values[canonical] = parameters[alias]
     return _validate(**values)
 
 
@@ -77,7 +102,7 @@ def _validate(
     on_open: Any = None,
     recovery_threshold: Any = _constants.DEFAULT_RECOVERY_THRESHOLD,
     recovery_timeout: Any = _constants.DEFAULT_RECOVERY_TIMEOUT,
-    strategy: Any = CircuitBreakerStrategy.SINGLE_RESET,
+    strategy: Any = None,
     clock: Any = None,
     registry: Any = None,
     half_open_max_calls: Any = None,
@@ -86,6 +111,9 @@ def _validate(
     on_state_change: Any = None,
     storage: Any = None,
 ) -> BreakerConfig:
+    # None is the default rule (a default a signature can show: see _core_c).
+    if strategy is None:
+        strategy = CircuitBreakerStrategy.SINGLE_RESET
     # Before breaker_id gets its default: a shared breaker needs one given.
     storage = _storage_or_none(storage, breaker_id)
     if breaker_id is None:

@@ -24,7 +24,12 @@ from libc.string cimport memset
 from . import _constants
 from ._async import QuietView, aenter, aexit, call_async
 from ._clock import utc_after, utc_datetime
-from ._config import make_config
+from ._config import check_option_names, config_of
+from ._constants import (
+    DEFAULT_ERROR_THRESHOLD,
+    DEFAULT_RECOVERY_THRESHOLD,
+    DEFAULT_RECOVERY_TIMEOUT,
+)
 from contextvars import ContextVar
 
 from ._events import announce, logger
@@ -153,7 +158,43 @@ cdef class _LocalRoute
 
 
 cdef class CircuitBreaker:
-    """Guard calls to a dependency; open after repeated errors and fail fast."""
+    """CircuitBreaker(breaker_id=None, detect_error=None, error_threshold=5, exception_blacklist=None, exception_whitelist=None, on_close=None, on_open=None, recovery_threshold=1, recovery_timeout=30, strategy=None, *, clock=None, registry=None, half_open_max_calls=None, fallback=None, on_half_open=None, on_state_change=None, storage=None, exception_denylist=None, exception_allowlist=None)
+--
+
+Guard calls to a dependency; open after repeated errors and fail fast.
+
+    Every option is optional; the first ten may be given by position, as in 0.5.0.
+
+    breaker_id: any hashable; names the breaker in messages, logs and the registry
+        (default: a new uuid4). A breaker with a storage needs one.
+    detect_error: called with each result; a true answer counts the call as an error
+        (the result is still returned).
+    error_threshold: errors that open a CLOSED breaker (default 5).
+    exception_blacklist: exception classes; when given, only these count as errors
+        (alias exception_denylist).
+    exception_whitelist: exception classes that never count as errors; wins over the
+        blacklist (alias exception_allowlist).
+    on_close: on_close(breaker), after the breaker closes.
+    on_open: on_open(breaker, error), after it opens; error is what tripped it.
+    recovery_threshold: successes in HALF_OPEN that close it again (default 1).
+    recovery_timeout: seconds OPEN before trial calls are let through, or a Backoff
+        policy (default 30).
+    strategy: when a CLOSED breaker opens: CircuitBreakerStrategy.SINGLE_RESET
+        (consecutive errors; None means it too), NET_ERROR, or a failure-rate window
+        from pycircuitbreaker.strategies.
+    clock: a monotonic clock in seconds for every timing decision (default: the
+        system's); inject a fake one in tests.
+    registry: a CircuitBreakerRegistry to register the new breaker with.
+    half_open_max_calls: trial calls in flight at once while HALF_OPEN; more are
+        rejected (default: no limit).
+    fallback: called with a rejected call's own arguments instead of raising; its
+        result is returned.
+    on_half_open: on_half_open(breaker), once per half-open period.
+    on_state_change: on_state_change(breaker, old_state, new_state), on every
+        transition.
+    storage: a SharedStorage (such as RedisStorage) that shares the breaker's state
+        with every process using the same breaker_id.
+    """
 
     # ``call`` is installed on this type by pcb_install(): see _hot_path.h.
 
@@ -191,13 +232,27 @@ cdef class CircuitBreaker:
     _monotonic = staticmethod(_c_monotonic)
 
     def __cinit__(self, *args, **options):
+        # Before the arguments are bound to __init__: an unknown option is refused with
+        # the name it most likely meant, which Cython's own error would not say.
+        check_option_names(args, options, "CircuitBreaker")
         # Until __init__ has set every field, the pseudo-state keeps calls off the CLOSED
         # path, and _admit refuses them.
         self.core.state = UNINITIALISED
         # Never None while _ready() lets a method through: see there.
         self._route = _LOCAL_ROUTE
 
-    def __init__(self, *args, **options):
+    def __init__(self, breaker_id=None, detect_error=None,
+                 error_threshold=DEFAULT_ERROR_THRESHOLD, exception_blacklist=None,
+                 exception_whitelist=None, on_close=None, on_open=None,
+                 recovery_threshold=DEFAULT_RECOVERY_THRESHOLD,
+                 recovery_timeout=DEFAULT_RECOVERY_TIMEOUT,
+                 strategy=None, *, clock=None, registry=None,
+                 half_open_max_calls=None, fallback=None, on_half_open=None,
+                 on_state_change=None, storage=None, exception_denylist=None,
+                 exception_allowlist=None):
+        """Build a breaker from its options (see the class's documentation)."""
+        # First, while the parameters are the only names set: every one is an option.
+        parameters = dict(locals())
         # Once only: a breaker in use cannot change its configuration under its callers,
         # and its C fields borrow what its Python fields own.
         if self._init_started:
@@ -205,7 +260,7 @@ cdef class CircuitBreaker:
         self._init_started = True
         # User code may run until the fields are set (a strategy's attributes, the
         # backoff, the clock); a call it makes meanwhile is refused (see _ready).
-        config = make_config(args, options)
+        config = config_of(parameters)
         if isinstance(config.recovery_timeout, Backoff):
             backoff = config.recovery_timeout
             next_timeout = seconds("recovery_timeout", backoff.timeout(0))

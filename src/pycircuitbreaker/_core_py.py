@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from contextvars import ContextVar
@@ -11,8 +12,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 from . import _async, _constants
 from ._clock import utc_after, utc_datetime
-from ._config import make_config
+from ._config import check_option_names, config_of
 from ._constants import (
+    DEFAULT_ERROR_THRESHOLD,
+    DEFAULT_RECOVERY_THRESHOLD,
+    DEFAULT_RECOVERY_TIMEOUT,
     MSG_BOOKKEEPING_FAILED,
     MSG_EXIT_WITHOUT_ENTER,
     MSG_NOT_INITIALISED,
@@ -39,14 +43,17 @@ from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable
     from typing import Protocol, TypeVar
 
     from typing_extensions import Concatenate, ParamSpec, Self
 
     from ._options import BreakerConfig
-    from ._protocols import SharedRoute
+    from ._protocols import Registry, SharedRoute
     from ._typevars import P, R, T
     from .state import CircuitBreakerState
+    from .storage import SharedStorage
+    from .strategies import CircuitBreakerStrategy, Strategy
 
     # What the decorators return, for type checkers (``_types`` names them): defined
     # here, beside the class their ``breaker`` is, so that this twin imports no module
@@ -106,6 +113,22 @@ if TYPE_CHECKING:
         def __call__(self, cls: type[_T_contra], /, *args: P.args, **kwargs: P.kwargs) -> _R_co: ...
         def __get__(self, instance: object, owner: type[_T_contra]) -> _Guarded[P, _R_co]: ...
 
+class _ClassSignature:
+    """A class's signature, its __init__'s, for inspect and help(); instances have none.
+
+    Needed because the class defines __new__ too, whose (*args, **options) inspect would
+    show on some versions of Python.
+    """
+
+    def __get__(self, instance: object, owner: type) -> inspect.Signature:
+        if instance is not None:
+            # An instance's signature is its __call__'s, which inspect finds on its own.
+            raise AttributeError("__signature__")
+        signature = inspect.signature(owner.__init__)  # type: ignore[misc]  # the class's own
+        return signature.replace(parameters=list(signature.parameters.values())[1:],
+                                 return_annotation=inspect.Signature.empty)
+
+
 _CLOSED = _constants.CLOSED
 _OPEN = _constants.OPEN
 _HALF_OPEN = _constants.HALF_OPEN
@@ -116,7 +139,40 @@ _SHARED = _constants.SHARED
 
 
 class CircuitBreaker:
-    """Guard calls to a dependency; open after repeated errors and fail fast."""
+    """Guard calls to a dependency; open after repeated errors and fail fast.
+
+    Every option is optional; the first ten may be given by position, as in 0.5.0.
+
+    breaker_id: any hashable; names the breaker in messages, logs and the registry
+        (default: a new uuid4). A breaker with a storage needs one.
+    detect_error: called with each result; a true answer counts the call as an error
+        (the result is still returned).
+    error_threshold: errors that open a CLOSED breaker (default 5).
+    exception_blacklist: exception classes; when given, only these count as errors
+        (alias exception_denylist).
+    exception_whitelist: exception classes that never count as errors; wins over the
+        blacklist (alias exception_allowlist).
+    on_close: on_close(breaker), after the breaker closes.
+    on_open: on_open(breaker, error), after it opens; error is what tripped it.
+    recovery_threshold: successes in HALF_OPEN that close it again (default 1).
+    recovery_timeout: seconds OPEN before trial calls are let through, or a Backoff
+        policy (default 30).
+    strategy: when a CLOSED breaker opens: CircuitBreakerStrategy.SINGLE_RESET
+        (consecutive errors; None means it too), NET_ERROR, or a failure-rate window
+        from pycircuitbreaker.strategies.
+    clock: a monotonic clock in seconds for every timing decision (default: the
+        system's); inject a fake one in tests.
+    registry: a CircuitBreakerRegistry to register the new breaker with.
+    half_open_max_calls: trial calls in flight at once while HALF_OPEN; more are
+        rejected (default: no limit).
+    fallback: called with a rejected call's own arguments instead of raising; its
+        result is returned.
+    on_half_open: on_half_open(breaker), once per half-open period.
+    on_state_change: on_state_change(breaker, old_state, new_state), on every
+        transition.
+    storage: a SharedStorage (such as RedisStorage) that shares the breaker's state
+        with every process using the same breaker_id.
+    """
 
     __slots__ = (
         "_config",
@@ -160,7 +216,40 @@ class CircuitBreaker:
         "__weakref__",
     )
 
-    def __init__(self, *args: Any, **options: Any) -> None:
+    __signature__ = _ClassSignature()
+
+    def __new__(cls, *args: Any, **options: Any) -> Self:
+        # Before the arguments are bound to __init__: an unknown option is refused with
+        # the name it most likely meant, which Python's own error would not say.
+        check_option_names(args, options, "CircuitBreaker")
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        breaker_id: Hashable | None = None,
+        detect_error: Callable[[Any], object] | None = None,
+        error_threshold: int = DEFAULT_ERROR_THRESHOLD,
+        exception_blacklist: Iterable[type[BaseException]] | None = None,
+        exception_whitelist: Iterable[type[BaseException]] | None = None,
+        on_close: Callable[..., object] | None = None,
+        on_open: Callable[..., object] | None = None,
+        recovery_threshold: int = DEFAULT_RECOVERY_THRESHOLD,
+        recovery_timeout: float | Backoff = DEFAULT_RECOVERY_TIMEOUT,
+        strategy: CircuitBreakerStrategy | Strategy | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        registry: Registry | None = None,
+        half_open_max_calls: int | None = None,
+        fallback: Callable[..., Any] | None = None,
+        on_half_open: Callable[..., object] | None = None,
+        on_state_change: Callable[..., object] | None = None,
+        storage: SharedStorage | None = None,
+        exception_denylist: Iterable[type[BaseException]] | None = None,
+        exception_allowlist: Iterable[type[BaseException]] | None = None,
+    ) -> None:
+        """Build a breaker from its options (see the class's documentation)."""
+        # First, while the parameters are the only names: every one is an option.
+        parameters = dict(locals())
         # Once only: a breaker in use cannot change its configuration under its callers.
         if _is_set(self, "_init_started"):
             raise RuntimeError(MSG_REINIT)
@@ -168,7 +257,7 @@ class CircuitBreaker:
         # User code may run until the fields are set (a strategy's attributes, the
         # backoff, the clock): a call it makes meanwhile meets a breaker with no fields,
         # which refuses it (see __getattr__).
-        config = make_config(args, options)
+        config = config_of(parameters)
         if isinstance(config.recovery_timeout, Backoff):
             backoff: Backoff | None = config.recovery_timeout
             next_timeout = seconds("recovery_timeout", config.recovery_timeout.timeout(0))

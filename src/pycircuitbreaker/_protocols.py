@@ -32,6 +32,12 @@ def outcome_of(error: BaseException) -> BaseException:
     return NOT_COUNTED if never_ran(error) else error
 
 
+class Registry(Protocol):
+    """What a ``registry=`` option must be: a CircuitBreakerRegistry, or alike."""
+
+    def register(self, breaker: Any) -> Any: ...
+
+
 class SharedRoute(Protocol):
     """The decisions of a breaker built with ``storage=`` (see ``_shared.SharedState``)."""
 

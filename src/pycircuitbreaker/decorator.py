@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from ._config import make_config
@@ -11,8 +12,24 @@ if TYPE_CHECKING:
     from ._core import CircuitBreaker
     from ._types import Circuit
 
-# Distinguishes ``@circuit(...)`` (no function yet) from an explicit ``circuit(None)``.
-_NO_FUNCTION = object()
+class _NoFunction:
+    """Distinguishes ``@circuit(...)`` (no function yet) from an explicit ``circuit(None)``."""
+
+    def __repr__(self) -> str:
+        # What help(circuit) shows as the default of ``func``.
+        return "<no function>"
+
+
+_NO_FUNCTION = _NoFunction()
+
+
+def _signature(breaker_class: type[CircuitBreaker]) -> inspect.Signature:
+    """Return circuit's signature: a positional function, then every option by keyword."""
+    options = inspect.signature(breaker_class).parameters.values()
+    return inspect.Signature(
+        [inspect.Parameter("func", inspect.Parameter.POSITIONAL_ONLY, default=_NO_FUNCTION)]
+        + [option.replace(kind=inspect.Parameter.KEYWORD_ONLY) for option in options]
+    )
 
 
 def make_circuit(breaker_class: type[CircuitBreaker]) -> Circuit:
@@ -23,7 +40,8 @@ def make_circuit(breaker_class: type[CircuitBreaker]) -> Circuit:
 
         Use it bare (``@circuit``), with options (``@circuit(error_threshold=3)``) or
         as a call (``circuit(func, error_threshold=3)``). Each decorated function gets
-        its own breaker, reachable as ``wrapper.breaker``.
+        its own breaker, reachable as ``wrapper.breaker``. The options are
+        CircuitBreaker's, by keyword: see help(CircuitBreaker).
         """
         if func is _NO_FUNCTION:
             # Fail on bad options where the decorator is written, not at first use.
@@ -32,4 +50,5 @@ def make_circuit(breaker_class: type[CircuitBreaker]) -> Circuit:
         require_callable(func)
         return breaker_class(**options)(func)
 
+    circuit.__signature__ = _signature(breaker_class)  # type: ignore[attr-defined]  # read by inspect
     return circuit

@@ -97,3 +97,12 @@ async def wrong_calls() -> None:
     invoices(42)  # E: arg-type
     db.call(load_user, "2")  # E: arg-type
     await db.call_async(save_user, 2, nom="bob")  # E: call-arg
+
+
+def wrong_options() -> None:
+    # Every option is declared with its type: a misspelled or mistyped one is reported.
+    circuit(error_treshold=3)  # E: call-overload
+    CircuitBreaker(error_threshold="5")  # E: arg-type
+    CircuitBreaker(recovery_timout=5)  # E: call-arg
+    circuit(load_user, recovery_timeout="30")  # E: call-overload
+    CircuitBreaker("id", None, 5, None, None, None, None, 1, 30, None, None)  # E: call-arg
