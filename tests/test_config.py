@@ -240,7 +240,7 @@ def strategy_raises(factory, exc_type, message, **params):
 WINDOW_FACTORIES = [count_window, time_window]
 INT_PARAMS = [(count_window, "size"), (count_window, "minimum_calls"),
               (time_window, "buckets"), (time_window, "minimum_calls")]
-# The documented upper bounds (README, Options).
+# The documented upper bounds (docs/options.md).
 INT_PARAM_MAXIMUM = {(count_window, "size"): 1_000_000, (count_window, "minimum_calls"): 2**31 - 1,
                      (time_window, "buckets"): 1_000, (time_window, "minimum_calls"): 2**31 - 1}
 

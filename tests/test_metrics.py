@@ -251,7 +251,7 @@ def test_the_compiled_twin_counts_in_c(impl):
 
 
 def test_the_readme_example_prints_what_it_says(capsys):
-    # The README shows examples/metrics_snapshot.py byte for byte (test_readme_examples).
+    # The docs show examples/metrics_snapshot.py byte for byte (test_readme_examples).
     path = Path(__file__).parent.parent / "examples" / "metrics_snapshot.py"
     runpy.run_path(str(path), run_name="__main__")
     printed = capsys.readouterr().out

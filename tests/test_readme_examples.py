@@ -1,8 +1,9 @@
-"""README code that the tests run: blocks marked as examples must equal their files.
+"""Documented code that the tests run: blocks marked as examples must equal their files.
 
-In README.md, a line ``<!-- example: examples/NAME.py -->`` right before a ```python
-block says that the block is that file, byte for byte. The file is what the tests run
-(see test_examples_web.py), so the README cannot drift from code that works.
+In README.md and docs/*.md, a line ``<!-- example: examples/NAME.py -->`` right before a
+```python block says that the block is that file, byte for byte. The file is what the
+tests run (see test_examples_web.py), so the documentation cannot drift from code that
+works.
 """
 
 import re
@@ -42,15 +43,17 @@ def problems(readme, root):
     return wrong
 
 
-README = (ROOT / "README.md").read_bytes()
+# Every page, one after the other: each ends with a newline, so no marker or block spans two.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SHOWN = b"".join(page.read_bytes() for page in PAGES)
 
 
-def test_readme_examples_are_the_files_the_tests_run():
-    assert problems(README, ROOT) == []
+def test_documented_examples_are_the_files_the_tests_run():
+    assert problems(SHOWN, ROOT) == []
 
 
-def test_readme_shows_both_web_examples():
-    paths = {path for path, _ in marked_blocks(README)}
+def test_the_docs_show_both_web_examples():
+    paths = {path for path, _ in marked_blocks(SHOWN)}
     assert {"examples/flask_ready.py", "examples/fastapi_ready.py"} <= paths
 
 

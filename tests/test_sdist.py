@@ -178,7 +178,8 @@ def test_sdist_carries_what_the_wheels_are_built_and_tested_from(sdist_members):
                  "src/pycircuitbreaker/_core_c.pyx", "src/pycircuitbreaker/_hot_path.h",
                  "src/pycircuitbreaker/_core_c.pyi", "src/pycircuitbreaker/_core_py.py",
                  "src/pycircuitbreaker/py.typed", "tests/conftest.py", "tests/test_sdist.py",
-                 "tests/typing/check_decorators.py", "examples/metrics_snapshot.py"):
+                 "tests/typing/check_decorators.py", "examples/metrics_snapshot.py",
+                 "docs/index.md", "CONTRIBUTING.md"):
         assert name in sdist_members, f"{name} is missing from the sdist"
     tracked_tests = {f"tests/{p.relative_to(ROOT / 'tests').as_posix()}"
                      for p in (ROOT / "tests").rglob("*.py") if "__pycache__" not in p.parts}

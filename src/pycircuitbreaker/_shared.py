@@ -548,7 +548,7 @@ class SharedState:
         upper bound from the view: the window's calls and the batch's, at most the
         window's size, with every failure and slow call the view knows still in it (a
         success can push one out, never in). A time window's batch lands in one slice
-        when it arrives, so it waits for its refresh (see the README). The compiled core
+        when it arrives, so it waits for its refresh (see docs/shared-state.md). The compiled core
         applies the same rule in C (pcb_may_open).
         """
         view, rule = self._view, self._rule
