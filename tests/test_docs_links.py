@@ -26,8 +26,11 @@ def slug(title):
 
 
 def anchors(page):
-    return {slug(match.group(1))
-            for match in map(HEADING.match, prose(page.read_text()).splitlines()) if match}
+    """Return the anchors of ``page``: its headings', and the API entries (``::: path``)
+    mkdocstrings writes, each anchored at its object's path."""
+    lines = prose(page.read_text()).splitlines()
+    return ({slug(match.group(1)) for match in map(HEADING.match, lines) if match}
+            | {line[4:].strip() for line in lines if line.startswith("::: ")})
 
 
 def broken_links(page):
@@ -51,9 +54,10 @@ def test_every_link_arrives(page):
 
 
 def test_the_checker_sees_a_broken_link(tmp_path):
-    (tmp_path / "other.md").write_text("# Other\n\n## Part two\n")
+    (tmp_path / "other.md").write_text("# Other\n\n## Part two\n\n::: package.Thing\n")
     page = tmp_path / "page.md"
     page.write_text("# Page\n\n[ok](other.md#part-two) [here](#page) [gone](missing.md) "
+                    "[api](other.md#package.Thing) "
                     "[no heading](other.md#part-three) [web](https://example.org)\n"
                     "```\n[in code](nowhere.md)\n```\n")
     assert broken_links(page) == ["missing.md: no such file", "other.md#part-three: no such heading"]

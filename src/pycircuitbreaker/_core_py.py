@@ -143,35 +143,36 @@ class CircuitBreaker:
 
     Every option is optional; the first ten may be given by position, as in 0.5.0.
 
-    breaker_id: any hashable; names the breaker in messages, logs and the registry
-        (default: a new uuid4). A breaker with a storage needs one.
-    detect_error: called with each result; a true answer counts the call as an error
-        (the result is still returned).
-    error_threshold: errors that open a CLOSED breaker (default 5).
-    exception_blacklist: exception classes; when given, only these count as errors
-        (alias exception_denylist).
-    exception_whitelist: exception classes that never count as errors; wins over the
-        blacklist (alias exception_allowlist).
-    on_close: on_close(breaker), after the breaker closes.
-    on_open: on_open(breaker, error), after it opens; error is what tripped it.
-    recovery_threshold: successes in HALF_OPEN that close it again (default 1).
-    recovery_timeout: seconds OPEN before trial calls are let through, or a Backoff
-        policy (default 30).
-    strategy: when a CLOSED breaker opens: CircuitBreakerStrategy.SINGLE_RESET
-        (consecutive errors; None means it too), NET_ERROR, or a failure-rate window
-        from pycircuitbreaker.strategies.
-    clock: a monotonic clock in seconds for every timing decision (default: the
-        system's); inject a fake one in tests.
-    registry: a CircuitBreakerRegistry to register the new breaker with.
-    half_open_max_calls: trial calls in flight at once while HALF_OPEN; more are
-        rejected (default: no limit).
-    fallback: called with a rejected call's own arguments instead of raising; its
-        result is returned.
-    on_half_open: on_half_open(breaker), once per half-open period.
-    on_state_change: on_state_change(breaker, old_state, new_state), on every
-        transition.
-    storage: a SharedStorage (such as RedisStorage) that shares the breaker's state
-        with every process using the same breaker_id.
+    Args:
+        breaker_id: any hashable; names the breaker in messages, logs and the registry
+            (default: a new uuid4). A breaker with a storage needs one.
+        detect_error: called with each result; a true answer counts the call as an error
+            (the result is still returned).
+        error_threshold: errors that open a CLOSED breaker (default 5).
+        exception_blacklist: exception classes; when given, only these count as errors
+            (alias exception_denylist).
+        exception_whitelist: exception classes that never count as errors; wins over the
+            blacklist (alias exception_allowlist).
+        on_close: on_close(breaker), after the breaker closes.
+        on_open: on_open(breaker, error), after it opens; error is what tripped it.
+        recovery_threshold: successes in HALF_OPEN that close it again (default 1).
+        recovery_timeout: seconds OPEN before trial calls are let through, or a Backoff
+            policy (default 30).
+        strategy: when a CLOSED breaker opens: CircuitBreakerStrategy.SINGLE_RESET
+            (consecutive errors; None means it too), NET_ERROR, or a failure-rate window
+            from pycircuitbreaker.strategies.
+        clock: a monotonic clock in seconds for every timing decision (default: the
+            system's); inject a fake one in tests.
+        registry: a CircuitBreakerRegistry to register the new breaker with.
+        half_open_max_calls: trial calls in flight at once while HALF_OPEN; more are
+            rejected (default: no limit).
+        fallback: called with a rejected call's own arguments instead of raising; its
+            result is returned.
+        on_half_open: on_half_open(breaker), once per half-open period.
+        on_state_change: on_state_change(breaker, old_state, new_state), on every
+            transition.
+        storage: a SharedStorage (such as RedisStorage) that shares the breaker's state
+            with every process using the same breaker_id.
     """
 
     __slots__ = (
