@@ -1,5 +1,6 @@
 """A FastAPI app whose /ready route reports its circuit breakers.
 
+    pip install fastapi uvicorn      # or, in a checkout: pip install --group examples
     uvicorn examples.fastapi_ready:app
 """
 

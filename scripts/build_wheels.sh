@@ -20,7 +20,7 @@
 #   scripts/build_wheels.sh --list        # the CPython versions found, oldest first
 #
 # VERSION is X.Y (newest patch release found) or X.Y.Z; the default is every CPython 3.9 to
-# 3.13 found under pyenv, or as pythonX.Y on PATH. A requested version that is not
+# 3.15 found under pyenv, or as pythonX.Y on PATH. A requested version that is not
 # installed is an error. Arguments after `--`, and those in $PYTEST_ARGS (split as the
 # shell would, quotes included), go to pytest: `-- -m "not packaging" -x`, or
 # PYTEST_ARGS='-k typing'. By default the tests are all of tests/; arguments that are
@@ -35,7 +35,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$REPO/build/wheels
-DEFAULT_MINORS=(9 10 11 12 13)
+DEFAULT_MINORS=(9 10 11 12 13 14 15)
 REPORT_PLUGIN=$REPO/scripts/wheel_test_report.py
 
 # Anything that could put another copy of the package on sys.path, or force the pure twin,
@@ -144,7 +144,7 @@ else
     for minor in "${DEFAULT_MINORS[@]}"; do
         add_version "3.$minor" || true
     done
-    [ ${#versions[@]} -gt 0 ] || die "no CPython 3.9-3.13 found (pyenv or python3.Y on PATH)"
+    [ ${#versions[@]} -gt 0 ] || die "no CPython 3.9-3.15 found (pyenv or python3.Y on PATH)"
 fi
 
 if [ "$list_only" = 1 ]; then
@@ -308,8 +308,8 @@ build_and_test() {
     cp "$wheel" "$OUT/dist/"
     r_wheel[i]=$OUT/dist/$(basename "$wheel")
 
-    run "$log" "install the wheel with [test] into the venv" \
-        "$venv/bin/python" -m pip install "${wheel}[test]" \
+    run "$log" "install the wheel and the test group into the venv" \
+        "$venv/bin/python" -m pip install "$wheel" --group "$REPO/pyproject.toml:test" \
         || { r_status[i]="install failed"; return 1; }
 
     # From a scratch directory: neither the current directory nor the checkout is on

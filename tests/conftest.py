@@ -120,7 +120,7 @@ def _redis_module():
     try:
         import redis
     except ImportError:
-        hint = "the redis package is not installed (pip install '.[test]')"
+        hint = "the redis package is not installed (pip install . --group test)"
         if os.environ.get(REQUIRE_ENV):
             pytest.fail(f"{hint}, and {REQUIRE_ENV} says these tests must run")
         pytest.skip(hint)

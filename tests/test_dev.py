@@ -35,11 +35,11 @@ def checkout(tmp_path):
     return tmp_path
 
 
-def run_setup(checkout, extras):
-    """Run ./dev's setup for ``extras``; return (its step lines, the pip calls it made)."""
+def run_setup(checkout, groups):
+    """Run ./dev's setup for ``groups``; return (its step lines, the pip calls it made)."""
     calls = checkout / "venv" / "bin" / "calls"
     calls.unlink(missing_ok=True)
-    result = subprocess.run(["bash", "-c", f'source ./dev && setup "{extras}"'],
+    result = subprocess.run(["bash", "-c", f'source ./dev && setup "{groups}"'],
                             cwd=checkout, env=dict(os.environ, VENV="venv"),
                             capture_output=True, text=True, timeout=60, check=True)
     made = calls.read_text().splitlines() if calls.exists() else []
@@ -47,13 +47,13 @@ def run_setup(checkout, extras):
 
 
 def installs(calls):
-    return [call for call in calls if call.startswith("-m pip install --quiet .[")]
+    return [call for call in calls if call.startswith("-m pip install --quiet . --group")]
 
 
 def test_a_first_setup_installs_and_says_so(checkout):
     steps, calls = run_setup(checkout, "test")
-    assert installs(calls) == ["-m pip install --quiet .[test]"]
-    assert "[dev] installing pycircuitbreaker[test] and compiling its core" in steps
+    assert installs(calls) == ["-m pip install --quiet . --group test"]
+    assert "[dev] installing pycircuitbreaker with the test tools and compiling its core" in steps
 
 
 def test_nothing_changed_means_no_install(checkout):
@@ -66,7 +66,7 @@ def test_nothing_changed_means_no_install(checkout):
 def test_a_changed_source_means_a_new_install(checkout):
     run_setup(checkout, "test")
     (checkout / "src" / "pycircuitbreaker" / "__init__.py").write_text("x = 2\n")
-    assert installs(run_setup(checkout, "test")[1]) == ["-m pip install --quiet .[test]"]
+    assert installs(run_setup(checkout, "test")[1]) == ["-m pip install --quiet . --group test"]
 
 
 def test_what_a_build_leaves_in_src_changes_nothing(checkout):
@@ -79,11 +79,12 @@ def test_what_a_build_leaves_in_src_changes_nothing(checkout):
     assert run_setup(checkout, "test")[1] == []
 
 
-def test_an_extra_not_installed_yet_means_an_install(checkout):
-    run_setup(checkout, "test,bench")
+def test_a_group_not_installed_yet_means_an_install(checkout):
+    assert installs(run_setup(checkout, "test,bench")[1]) == [
+        "-m pip install --quiet . --group test --group bench"]
     # Both there: no install.
     assert run_setup(checkout, "test")[1] == []
-    assert installs(run_setup(checkout, "docs")[1]) == ["-m pip install --quiet .[docs]"]
+    assert installs(run_setup(checkout, "docs")[1]) == ["-m pip install --quiet . --group docs"]
     # What was installed before from the same sources is still there.
     assert run_setup(checkout, "bench")[1] == []
     assert run_setup(checkout, "docs,test")[1] == []

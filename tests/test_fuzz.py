@@ -1,6 +1,6 @@
 """A brief run of the fuzz target, tests/fuzz_core.py; longer runs are made by hand.
 
-atheris comes from PyPI, not from the test extra (it has no wheels for every platform
+atheris comes from PyPI, not from the test group (it has no wheels for every platform
 the wheels are tested on): .ci/run installs it and sets PYCIRCUITBREAKER_REQUIRE_FUZZ,
 so that there these tests run, never skip.
 """

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.packaging
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "wheels.yml"
 CIBW = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["cibuildwheel"]
-PYTHONS = ["cp39", "cp310", "cp311", "cp312", "cp313"]
-# The intended matrix: CPython 3.9-3.13, no PyPy, no free-threaded build.
+PYTHONS = ["cp39", "cp310", "cp311", "cp312", "cp313", "cp314", "cp315"]
+# The intended matrix: CPython 3.9-3.15, no PyPy, no free-threaded build.
 PLATFORM_TAGS = {
     "linux": [f"{libc}_{arch}" for libc in ("manylinux", "musllinux")
               for arch in ("x86_64", "aarch64")],
@@ -59,7 +59,7 @@ def test_cibuildwheel_builds_the_intended_matrix(platform, tmp_path):
 
 @pytest.fixture(scope="module")
 def jobs():
-    yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra")
+    yaml = pytest.importorskip("yaml", reason="PyYAML is in the test group")
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     return workflow["jobs"]
 
@@ -115,7 +115,7 @@ def test_workflow_builds_the_pure_wheel_from_the_sdist_and_tests_it(jobs):
     test_name, test = job_running(jobs, "--pure-install")
     assert name in needs(test) and upload["name"] in downloads(test)
     pythons = test["strategy"]["matrix"]["python"]
-    assert "3.9" in pythons and "3.13" in pythons
+    assert "3.9" in pythons and "3.15" in pythons
     assert step_env(test).get("PYCIRCUITBREAKER_NO_EXTENSIONS") == "1"
     assert "IMPLEMENTATION == 'python'" in commands(test)
 

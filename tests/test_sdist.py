@@ -323,7 +323,7 @@ def test_metadata_python_versions(metadata):
     classifiers = metadata.get_all("Classifier")
     listed = sorted(int(c.rsplit(".", 1)[1]) for c in classifiers
                     if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
-    assert listed == list(range(9, 14))
+    assert listed == list(range(9, 16))
     # The wheels are built for exactly the versions the classifiers name.
     built = sorted(int(s[3:-2]) for s in PYPROJECT["tool"]["cibuildwheel"]["build"].split())
     assert built == listed
@@ -342,7 +342,15 @@ def test_metadata_project_urls(metadata):
 def test_metadata_offers_every_extra(metadata):
     declared = {normalize(name) for name in PYPROJECT["project"]["optional-dependencies"]}
     assert set(metadata.get_all("Provides-Extra")) == declared
-    assert declared >= {"redis", "prometheus", "opentelemetry", "test", "bench"}
+    assert declared >= {"redis", "prometheus", "opentelemetry"}
+
+
+def test_the_projects_own_tools_are_not_extras_a_user_sees():
+    # Test, benchmark and documentation tools are dependency groups (PEP 735), which no
+    # installed package offers.
+    assert not {"test", "bench", "docs"} & set(PYPROJECT["project"]["optional-dependencies"])
+    assert {"test", "bench", "docs", "examples"} <= set(PYPROJECT["dependency-groups"])
+    assert any(r.startswith("uvicorn") for r in PYPROJECT["dependency-groups"]["examples"])
 
 
 def test_metadata_description_is_the_readme(metadata):

@@ -105,4 +105,4 @@ def wrong_options() -> None:
     CircuitBreaker(error_threshold="5")  # E: arg-type
     CircuitBreaker(recovery_timout=5)  # E: call-arg
     circuit(load_user, recovery_timeout="30")  # E: call-overload
-    CircuitBreaker("id", None, 5, None, None, None, None, 1, 30, None, None)  # E: call-arg
+    CircuitBreaker(breaker_id="db", storage="redis://cache")  # E: arg-type
