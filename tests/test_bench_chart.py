@@ -5,35 +5,16 @@ benchmarks/pcbbench, outside the package and the sdist, so these tests skip wher
 missing (the suite run from an unpacked sdist).
 """
 
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
+import harness
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "benchmarks" / "pcbbench"
-
-if not (HARNESS / "chart.py").exists():
+if not harness.present():
     pytest.skip("the benchmark harness (benchmarks/pcbbench) is not here",
                 allow_module_level=True)
 
-
-def load(module):
-    """Import pcbbench.MODULE from the checkout without putting benchmarks/ on sys.path."""
-    if "pcbbench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "pcbbench", HARNESS / "__init__.py", submodule_search_locations=[str(HARNESS)])
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["pcbbench"] = package
-        try:
-            spec.loader.exec_module(package)
-        except BaseException:
-            del sys.modules["pcbbench"]
-            raise
-    return importlib.import_module(f"pcbbench.{module}")
+load = harness.load
 
 
 chart = load("chart")

@@ -4,20 +4,18 @@ The harness lives in benchmarks/pcbbench, outside the package and the sdist, so 
 tests skip where it is missing (the suite run from an unpacked sdist).
 """
 
-import importlib
-import importlib.util
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import harness as checkout
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "benchmarks" / "pcbbench"
 
-if not (HARNESS / "cli.py").exists():
+if not checkout.present():
     pytest.skip("the benchmark harness (benchmarks/pcbbench) is not here",
                 allow_module_level=True)
 
@@ -26,17 +24,7 @@ ISSUE_NUMBER = re.compile(r"issue|#\d", re.IGNORECASE)
 
 def load_cli():
     """Import pcbbench.cli from the checkout without putting benchmarks/ on sys.path."""
-    if "pcbbench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "pcbbench", HARNESS / "__init__.py", submodule_search_locations=[str(HARNESS)])
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["pcbbench"] = package
-        try:
-            spec.loader.exec_module(package)
-        except BaseException:
-            del sys.modules["pcbbench"]
-            raise
-    return importlib.import_module("pcbbench.cli")
+    return checkout.load("cli")
 
 
 @pytest.fixture(scope="module")
