@@ -1,27 +1,14 @@
 """The benchmark chart: what its panels are made of, and that it writes a PNG.
 
-Nothing is timed: the results are a few made-up entries. The harness lives in
-benchmarks/pcbbench, outside the package and the sdist, so these tests skip where it is
-missing (the suite run from an unpacked sdist).
+Nothing is timed: the results are a few made-up entries. They run with the benchmarks
+(`pytest benchmarks/`, which .ci/run runs after installing the bench group).
 """
 
 from types import SimpleNamespace
 
-import harness
 import pytest
-
-if not harness.present():
-    pytest.skip("the benchmark harness (benchmarks/pcbbench) is not here",
-                allow_module_level=True)
-
-load = harness.load
-
-
-chart = load("chart")
-grid_module = load("grid")
-scenarios = load("scenarios")
-redis_results = load("redis_results")
-redis_route = load("redis_route")
+from pcbbench import chart, redis_results, redis_route, scenarios
+from pcbbench import grid as grid_module
 
 DECORATOR = scenarios.BY_KEY["a_closed_decorator"]
 RAISES = scenarios.BY_KEY["b_closed_raises"]
@@ -203,7 +190,8 @@ def test_close_bars_are_not_cut():
 
 @pytest.mark.parametrize("redis", [None, "run"])
 def test_draw_writes_a_png(tmp_path, redis):
-    pytest.importorskip("matplotlib")
+    # matplotlib is in the bench group, which these tests run with: no skip.
+    assert chart.available()
     path = tmp_path / "chart.png"
     chart.draw(results(redis=redis_run() if redis else None), str(path),
                "test machine; CPython 3.x")
