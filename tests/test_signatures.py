@@ -105,3 +105,22 @@ def test_the_class_signature_is_not_an_instances():
     # (inspect cannot read the compiled twin's __call__, a slot wrapper, at all.)
     breaker = load_impl("py").CircuitBreaker()
     assert list(inspect.signature(breaker).parameters) == ["func"]
+
+
+def test_a_subclass_with_parameters_of_its_own_is_built(impl):
+    # Its own __init__ decides its parameters: the check for unknown options is the
+    # base class's, and stands aside.
+    class Named(impl.CircuitBreaker):
+        def __init__(self, name, **options):
+            super().__init__(breaker_id=f"named-{name}", **options)
+
+    breaker = Named(name="db", error_threshold=2)
+    assert (breaker.id, breaker.config.error_threshold) == ("named-db", 2)
+
+
+def test_a_subclass_without_an_init_still_names_the_nearest_option(impl):
+    class Plain(impl.CircuitBreaker):
+        pass
+
+    with pytest.raises(TypeError, match="did you mean 'error_threshold'"):
+        Plain(error_treshold=3)

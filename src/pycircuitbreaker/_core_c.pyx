@@ -234,8 +234,10 @@ Guard calls to a dependency; open after repeated errors and fail fast.
 
     def __cinit__(self, *args, **options):
         # Before the arguments are bound to __init__: an unknown option is refused with
-        # the name it most likely meant, which Cython's own error would not say.
-        check_option_names(args, options, "CircuitBreaker")
+        # the name it most likely meant, which Cython's own error would not say. Not for
+        # a subclass with an __init__ of its own, whose parameters are its own.
+        if type(self).__init__ is CircuitBreaker.__init__:
+            check_option_names(args, options, "CircuitBreaker")
         # Until __init__ has set every field, the pseudo-state keeps calls off the CLOSED
         # path, and _admit refuses them.
         self.core.state = UNINITIALISED

@@ -221,8 +221,10 @@ class CircuitBreaker:
 
     def __new__(cls, *args: Any, **options: Any) -> Self:
         # Before the arguments are bound to __init__: an unknown option is refused with
-        # the name it most likely meant, which Python's own error would not say.
-        check_option_names(args, options, "CircuitBreaker")
+        # the name it most likely meant, which Python's own error would not say. Not for
+        # a subclass with an __init__ of its own, whose parameters are its own.
+        if cls.__init__ is CircuitBreaker.__init__:
+            check_option_names(args, options, "CircuitBreaker")
         return super().__new__(cls)
 
     def __init__(

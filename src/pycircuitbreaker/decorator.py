@@ -23,9 +23,16 @@ class _NoFunction:
 _NO_FUNCTION = _NoFunction()
 
 
-def _signature(breaker_class: type[CircuitBreaker]) -> inspect.Signature:
-    """Return circuit's signature: a positional function, then every option by keyword."""
-    options = inspect.signature(breaker_class).parameters.values()
+def _signature(breaker_class: type[CircuitBreaker]) -> inspect.Signature | None:
+    """Return circuit's signature: a positional function, then every option by keyword.
+
+    None if the class's own cannot be read (a subclass's __init__ inspect cannot see):
+    circuit then shows its plain (func, /, **options).
+    """
+    try:
+        options = inspect.signature(breaker_class).parameters.values()
+    except (TypeError, ValueError):
+        return None
     return inspect.Signature(
         [inspect.Parameter("func", inspect.Parameter.POSITIONAL_ONLY, default=_NO_FUNCTION)]
         + [option.replace(kind=inspect.Parameter.KEYWORD_ONLY) for option in options]
@@ -50,5 +57,7 @@ def make_circuit(breaker_class: type[CircuitBreaker]) -> Circuit:
         require_callable(func)
         return breaker_class(**options)(func)
 
-    circuit.__signature__ = _signature(breaker_class)  # type: ignore[attr-defined]  # read by inspect
+    signature = _signature(breaker_class)
+    if signature is not None:
+        circuit.__signature__ = signature  # type: ignore[attr-defined]  # read by inspect
     return circuit
