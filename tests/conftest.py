@@ -1,6 +1,7 @@
 """Shared fixtures: every behaviour test runs against both twins of the core."""
 
 import importlib
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +24,14 @@ def load_impl(key):
         CircuitBreaker=core.CircuitBreaker,
         circuit=make_circuit(core.CircuitBreaker),
     )
+
+
+def core_env(impl):
+    """Return the environment of a subprocess that must load ``impl``'s core."""
+    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
+    if impl.name == "py":
+        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    return env
 
 
 def pytest_addoption(parser):

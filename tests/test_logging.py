@@ -1,12 +1,11 @@
 """Transitions are logged once each on the pycircuitbreaker logger; calls never are."""
 
 import logging
-import os
 import subprocess
 import sys
 
 import pytest
-from conftest import Boom, fail, ok
+from conftest import Boom, core_env, fail, ok
 
 LOGGER = "pycircuitbreaker"
 
@@ -135,9 +134,7 @@ def test_nothing_reaches_stderr_when_logging_is_not_configured(impl, tmp_path):
     # them for the user's own logging configuration.
     script = tmp_path / "quiet.py"
     script.write_text(QUIET_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
-    if impl.name == "py":
-        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    env = core_env(impl)
     expected = "python" if impl.name == "py" else "cython"
     result = subprocess.run([sys.executable, str(script), expected], env=env,
                             capture_output=True, text=True, timeout=120)

@@ -1,12 +1,12 @@
 """The OpenTelemetry instruments, read back through the SDK's in-memory reader."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import core_env
 from metrics_activity import (
     ERRORS,
     IGNORED,
@@ -202,9 +202,7 @@ def test_refuses_what_is_not_a_registry():
 
 
 def test_example_exports_the_breaker_at_exit(impl):
-    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
-    if impl.name == "py":
-        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    env = core_env(impl)
     run = subprocess.run(
         [sys.executable, str(EXAMPLE)], env=env, capture_output=True, text=True, timeout=60
     )

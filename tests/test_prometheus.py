@@ -1,7 +1,6 @@
 """The Prometheus collector, read back from prometheus_client's real text exposition."""
 
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import prometheus_client
 import pytest
+from conftest import core_env
 from metrics_activity import (
     ERRORS,
     IGNORED,
@@ -241,9 +241,7 @@ def test_register_collector_refuses_a_bad_prometheus_registry(registry):
 
 
 def test_example_serves_the_breaker_over_http(impl):
-    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
-    if impl.name == "py":
-        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    env = core_env(impl)
     port = _free_port()
     example = subprocess.Popen(
         [sys.executable, str(EXAMPLE), str(port)],

@@ -4,13 +4,13 @@ Each ```python block runs as a script, on each core; a ```text block right after
 (past a line of prose at most) is what the script must print.
 """
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import core_env
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -40,9 +40,7 @@ def test_a_readme_example_prints_what_the_readme_says(impl, number, tmp_path):
     code, printed = examples(README)[number]
     script = tmp_path / "example.py"
     script.write_text(code)
-    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
-    if impl.name == "py":
-        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    env = core_env(impl)
     result = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stderr) == (0, "")

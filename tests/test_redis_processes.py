@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import CORE_MODULES, Boom
+from conftest import CORE_MODULES, Boom, core_env
 
 from pycircuitbreaker import CircuitBreakerException
 
@@ -465,9 +465,7 @@ def test_a_breaker_forked_mid_read_reads_again_in_the_child(impl, redis_url, mom
 
 
 def test_shared_workers_example(impl, own_redis):
-    env = {k: v for k, v in os.environ.items() if k != "PYCIRCUITBREAKER_NO_EXTENSIONS"}
-    if impl.name == "py":
-        env["PYCIRCUITBREAKER_NO_EXTENSIONS"] = "1"
+    env = core_env(impl)
     run = subprocess.run([sys.executable, str(EXAMPLE), own_redis.url], env=env,
                          capture_output=True, text=True, timeout=60)
     print(f"\n[{impl.name}] {EXAMPLE.name}:\n{run.stdout}{run.stderr}")

@@ -64,30 +64,27 @@ def make_config(
 ) -> BreakerConfig:
     """Bind 0.5.0-style positional ``args`` and keyword ``options``; validate them all."""
     check_option_names(args, options, owner)
-    for alias, canonical in ALIASES.items():
-        if alias in options and canonical in options:
-            raise TypeError(
-                f"{owner}() got both {canonical!r} and its alias {alias!r}; pass only one"
-            )
     values = dict(zip(POSITIONAL_OPTIONS, args))
-    values.update((ALIASES.get(name, name), value) for name, value in options.items())
-    return _validate(**values)
+    values.update(options)
+    return _config(values, owner)
 
 
 def config_of(parameters: dict[str, Any], owner: str = "CircuitBreaker") -> BreakerConfig:
-    """Validate the options a breaker's parameters bound (``locals()`` of its __init__).
+    """Validate the options a breaker's parameters bound (``locals()`` of its __init__)."""
+    return _config({name: parameters[name] for name in OPTION_NAMES}, owner)
 
-    Every option is there, given or defaulted; an alias counts as given when not None.
-    """
-    values = {name: parameters[name] for name in POSITIONAL_OPTIONS + KEYWORD_OPTIONS}
+
+def _config(values: dict[str, Any], owner: str) -> BreakerConfig:
+    """Validate ``values`` by option name; an alias counts as given when not None."""
     for alias, canonical in ALIASES.items():
-        if parameters[alias] is None:
+        value = values.pop(alias, None)
+        if value is None:
             continue
-        if values[canonical] is not None:
+        if values.get(canonical) is not None:
             raise TypeError(
                 f"{owner}() got both {canonical!r} and its alias {alias!r}; pass only one"
             )
-        values[canonical] = parameters[alias]
+        values[canonical] = value
     return _validate(**values)
 
 
