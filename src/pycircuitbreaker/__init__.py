@@ -1,9 +1,10 @@
 """A circuit breaker with a compiled hot path and an identical pure-Python twin."""
 
-from ._core import IMPLEMENTATION, CircuitBreaker
+from ._core import IMPLEMENTATION
 from ._metrics import BreakerMetrics
 from ._version import __version__
 from .backoff import Backoff, exponential_backoff
+from .breaker import CircuitBreaker
 from .decorator import make_circuit
 from .exceptions import CircuitBreakerException, CircuitBreakerRegistryException
 from .registry import CircuitBreakerRegistry

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from ._options import BreakerConfig
     from ._protocols import Registry, SharedRoute
-    from ._typevars import P, R, T
+    from ._typevars import B_co, P, R, T
     from .state import CircuitBreakerState
     from .storage import SharedStorage
     from .strategies import CircuitBreakerStrategy, Strategy
@@ -66,19 +66,20 @@ if TYPE_CHECKING:
     # guarded.
     _Method = TypeVar("_Method", bound="staticmethod[..., Any] | classmethod[Any, ..., Any]")
 
-    class _Guarded(Protocol[P, _R_co]):
+    class _Guarded(Protocol[P, _R_co, B_co]):
         """A function guarded by a breaker: same parameters and result, plus ``breaker``."""
 
-        breaker: CircuitBreaker
+        @property
+        def breaker(self) -> B_co: ...
         def __call__(self, *args: P.args, **kwargs: P.kwargs) -> _R_co: ...
         # Bound like a function, so a guarded method takes its arguments without ``self``.
         @overload
         def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
         @overload
         def __get__(
-            self: _Guarded[Concatenate[_S, _Q], _R_co], instance: _S,
+            self: _Guarded[Concatenate[_S, _Q], _R_co, B_co], instance: _S,
             owner: type[Any] | None = None,
-        ) -> _Guarded[_Q, _R_co]: ...
+        ) -> _Guarded[_Q, _R_co, B_co]: ...
 
     class _Route(Protocol):
         """What a breaker's route decides (see _LocalRoute and _StorageRoute)."""
@@ -101,7 +102,7 @@ if TYPE_CHECKING:
                  name: Literal["open_time", "recovery_start_time"]) -> datetime: ...
         def metrics(self, breaker: CircuitBreaker) -> BreakerMetrics: ...
 
-    class _GuardedClassMethod(Protocol[_T_contra, P, _R_co]):
+    class _GuardedClassMethod(Protocol[_T_contra, P, _R_co, B_co]):
         """A guarded function whose first parameter is a class: a classmethod, once in a class.
 
         Type checkers see a classmethod (either side of @classmethod) as the plain
@@ -109,9 +110,11 @@ if TYPE_CHECKING:
         an instance.
         """
 
-        breaker: CircuitBreaker
+        @property
+        def breaker(self) -> B_co: ...
         def __call__(self, cls: type[_T_contra], /, *args: P.args, **kwargs: P.kwargs) -> _R_co: ...
-        def __get__(self, instance: object, owner: type[_T_contra]) -> _Guarded[P, _R_co]: ...
+        def __get__(self, instance: object,
+                    owner: type[_T_contra]) -> _Guarded[P, _R_co, B_co]: ...
 
 class _ClassSignature:
     """A class's signature, its __init__'s, for inspect and help(); instances have none.
@@ -390,9 +393,11 @@ class CircuitBreaker:
     @overload
     def __call__(self, func: _Method) -> _Method: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, func: Callable[Concatenate[type[T], P], R]) -> _GuardedClassMethod[T, P, R]: ...
+    def __call__(
+        self, func: Callable[Concatenate[type[T], P], R]
+    ) -> _GuardedClassMethod[T, P, R, Self]: ...
     @overload
-    def __call__(self, func: Callable[P, R]) -> _Guarded[P, R]: ...
+    def __call__(self, func: Callable[P, R]) -> _Guarded[P, R, Self]: ...
     def __call__(self, func: Any) -> Any:
         """Decorate ``func`` so every call to it goes through this breaker."""
         self._config  # noqa: B018 -- a breaker not yet built refuses (see __getattr__)
@@ -420,7 +425,7 @@ class CircuitBreaker:
         """Return (successes, rejections, slow calls) decided by the core: none here."""
         return (0, 0, 0)
 
-    def __enter__(self) -> CircuitBreaker:
+    def __enter__(self) -> Self:
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""
         token = self._route.begin(self, False)
         self._entries.set(self._entries.get() + (token,))

@@ -9,6 +9,7 @@ from ._core_py import _Guarded as Guarded
 from ._core_py import _GuardedClassMethod as GuardedClassMethod
 from ._core_py import _Method as Method
 from ._protocols import Registry
+from ._typevars import B_co as B_co
 from ._typevars import P as P
 from ._typevars import R as R
 from ._typevars import T as T
@@ -39,18 +40,18 @@ class BreakerOptions(TypedDict, total=False):
     exception_denylist: Iterable[type[BaseException]] | None
     exception_allowlist: Iterable[type[BaseException]] | None
 
-class Decorator(Protocol):
+class Decorator(Protocol[B_co]):
     """What ``circuit(**options)`` returns: a decorator guarding one function."""
 
     # A staticmethod is callable too (3.10+), but it is the descriptor that comes back.
     @overload
     def __call__(self, func: Method, /) -> Method: ...  # type: ignore[overload-overlap]
     @overload
-    def __call__(self, func: Callable[Concatenate[type[T], P], R], /) -> GuardedClassMethod[T, P, R]: ...
+    def __call__(self, func: Callable[Concatenate[type[T], P], R], /) -> GuardedClassMethod[T, P, R, B_co]: ...
     @overload
-    def __call__(self, func: Callable[P, R], /) -> Guarded[P, R]: ...
+    def __call__(self, func: Callable[P, R], /) -> Guarded[P, R, B_co]: ...
 
-class Circuit(Protocol):
+class Circuit(Protocol[B_co]):
     """The ``circuit`` decorator: ``@circuit``, ``@circuit(**options)``, ``circuit(f, **options)``."""
 
     @overload
@@ -58,8 +59,8 @@ class Circuit(Protocol):
     @overload
     def __call__(
         self, func: Callable[Concatenate[type[T], P], R], /, **options: Unpack[BreakerOptions]
-    ) -> GuardedClassMethod[T, P, R]: ...
+    ) -> GuardedClassMethod[T, P, R, B_co]: ...
     @overload
-    def __call__(self, func: Callable[P, R], /, **options: Unpack[BreakerOptions]) -> Guarded[P, R]: ...
+    def __call__(self, func: Callable[P, R], /, **options: Unpack[BreakerOptions]) -> Guarded[P, R, B_co]: ...
     @overload
-    def __call__(self, /, **options: Unpack[BreakerOptions]) -> Decorator: ...
+    def __call__(self, /, **options: Unpack[BreakerOptions]) -> Decorator[B_co]: ...

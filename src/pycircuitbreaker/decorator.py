@@ -9,8 +9,12 @@ from ._config import make_config
 from ._wrapping import require_callable
 
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from ._core import CircuitBreaker
     from ._types import Circuit
+
+    _B = TypeVar("_B", bound=CircuitBreaker)
 
 class _NoFunction:
     """Distinguishes ``@circuit(...)`` (no function yet) from an explicit ``circuit(None)``."""
@@ -39,7 +43,7 @@ def _signature(breaker_class: type[CircuitBreaker]) -> inspect.Signature | None:
     )
 
 
-def make_circuit(breaker_class: type[CircuitBreaker]) -> Circuit:
+def make_circuit(breaker_class: type[_B]) -> Circuit[_B]:
     """Return a ``circuit`` decorator that builds breakers of ``breaker_class``."""
 
     def circuit(func: Any = _NO_FUNCTION, /, **options: Any) -> Any:

@@ -4,8 +4,14 @@ import timeit
 from types import ModuleType
 from typing import Callable
 
-from . import IMPLEMENTATION, CircuitBreakerException, CircuitBreakerRegistry, _core_py, circuit
-from ._core import CircuitBreaker
+from . import (
+    IMPLEMENTATION,
+    CircuitBreaker,
+    CircuitBreakerException,
+    CircuitBreakerRegistry,
+    _core_py,
+    circuit,
+)
 from .decorator import make_circuit
 
 RECOVERY_TIMEOUT = 30

@@ -9,7 +9,7 @@ from .exceptions import CircuitBreakerRegistryException
 from .state import REJECTING_STATES, CircuitBreakerState
 
 if TYPE_CHECKING:
-    from ._core import CircuitBreaker
+    from .breaker import CircuitBreaker
 
 
 class CircuitBreakerRegistry:

@@ -9,12 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pycircuitbreaker import CircuitBreaker, CircuitBreakerState, circuit
+from pycircuitbreaker import CircuitBreaker, CircuitBreakerRegistry, CircuitBreakerState, circuit
 
 if TYPE_CHECKING:
     from typing_extensions import reveal_type
 
-db = CircuitBreaker(breaker_id="db", error_threshold=2)
+registry = CircuitBreakerRegistry()
+db = CircuitBreaker(breaker_id="db", error_threshold=2, registry=registry)
+
+
+class AuditedBreaker(CircuitBreaker):
+    audit_log: list[str] = []
+
+
+@AuditedBreaker()
+def audited() -> None:
+    pass
 
 
 @db
@@ -79,7 +89,19 @@ async def right_calls() -> None:
     reveal_type(Client().health())  # N: builtins.bool
     reveal_type(db.call(load_user, 2))  # N: builtins.str
     reveal_type(await db.call_async(save_user, 2, name="bob"))  # N: builtins.bool
-    reveal_type(load_user.breaker)  # N: pycircuitbreaker._core_py.CircuitBreaker
+    # Every breaker a user is handed has the public type, not a twin's private one.
+    reveal_type(load_user.breaker)  # N: pycircuitbreaker.breaker.CircuitBreaker
+    reveal_type(fetch_orders.breaker)  # N: pycircuitbreaker.breaker.CircuitBreaker
+    reveal_type(Client().get.breaker)  # N: pycircuitbreaker.breaker.CircuitBreaker
+    reveal_type(Client.health.breaker)  # N: pycircuitbreaker.breaker.CircuitBreaker
+    reveal_type(registry.get("db"))  # N: pycircuitbreaker.breaker.CircuitBreaker | None
+    reveal_type(registry.get_open_circuits())  # N: builtins.list[pycircuitbreaker.breaker.CircuitBreaker]
+    with db as guarded:
+        reveal_type(guarded)  # N: pycircuitbreaker.breaker.CircuitBreaker
+    # A subclass's breaker keeps its own type.
+    reveal_type(audited.breaker)  # N: check_decorators.AuditedBreaker
+    found: CircuitBreaker | None = registry.get("db")
+    print(found, audited.breaker.audit_log)
     reveal_type(db.metrics().calls)  # N: builtins.int
     state: CircuitBreakerState = fetch_orders.breaker.state
     print(state.name, Client().get.breaker.error_count)
