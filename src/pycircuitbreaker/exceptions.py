@@ -40,19 +40,36 @@ class CircuitBreakerException(Exception):
             return state
         return self.breaker.state if self.breaker is not None else None
 
+    @property
+    def retry_after(self) -> Optional[float]:
+        """Return the seconds until the breaker admits a trial call, as the message says.
+
+        0.0 once that time has passed; None when no time is known: FORCED_OPEN (until
+        ``reset()``) and HALF_OPEN with every trial permit taken (until one returns).
+        """
+        return self._snapshot()[3]
+
+    def _snapshot(self) -> tuple[int, Optional[datetime], CircuitBreakerState, Optional[float]]:
+        """Return the error count, recovery time, state and seconds left of the rejection."""
+        breaker = self.breaker
+        until: Optional[datetime]
+        if len(self.args) < 5:
+            # 0.5.0's form, built by user code: the breaker's live values, as OPEN.
+            if breaker is None:
+                return 0, None, CircuitBreakerState.OPEN, None
+            recovers = breaker.recovery_start_time
+            remaining: Optional[float] = (recovers - datetime.now(timezone.utc)).total_seconds()
+            errors, until, state = breaker.error_count, recovers, CircuitBreakerState.OPEN
+        else:
+            errors, recovery_at, remaining, state = self.args[1:5]
+            until = None if recovery_at is None else datetime.fromtimestamp(recovery_at, timezone.utc)
+        return errors, until, state, None if remaining is None else max(remaining, 0.0)
+
     def __str__(self) -> str:
         breaker = self.breaker
         if breaker is None:
             return "Circuit OPEN"
-        until: Optional[datetime]
-        if len(self.args) < 5:
-            errors = breaker.error_count
-            until = breaker.recovery_start_time
-            remaining = (until - datetime.now(timezone.utc)).total_seconds()
-            state = CircuitBreakerState.OPEN
-        else:
-            errors, recovery_at, remaining, state = self.args[1:5]
-            until = None if recovery_at is None else datetime.fromtimestamp(recovery_at, timezone.utc)
+        errors, until, state, remaining = self._snapshot()
         if state is CircuitBreakerState.FORCED_OPEN:
             return MSG_FORCED_OPEN.format(id=breaker.id, errors=errors)
         if state is CircuitBreakerState.HALF_OPEN:
@@ -63,7 +80,7 @@ class CircuitBreakerException(Exception):
             id=breaker.id,
             until=until.isoformat(),  # type: ignore[union-attr]  # OPEN: it has a recovery time
             errors=errors,
-            remaining=f"{max(remaining, 0.0):.3f}",
+            remaining=f"{remaining:.3f}",
         )
 
 
