@@ -10,7 +10,7 @@ import time
 from pycircuitbreaker import IMPLEMENTATION, __version__
 from pycircuitbreaker.__main__ import show_library_logs
 
-from . import chart, machine, redis_bench, redis_report, redis_results, report, timing
+from . import chart, grouping, machine, redis_bench, redis_report, redis_results, report, timing
 from .cell import Cell
 from .functions import never_error
 from .grid import FAILED, Grid
@@ -146,6 +146,7 @@ def main(argv=None):
     ours = [row for row in rows if row.kind == "ours" and row.key not in grid.unavailable]
     if ours:
         measure_registry(results, ours, budget)
+        measure_groups(results, ours, budget)
         for row in ours:
             progress(f"checking {REJECTIONS:,} rejections of {row.key} for leaks")
             results.leaks[row.key] = check_rejections(row.module)
@@ -187,6 +188,19 @@ def measure_registry(results, ours, budget):
         results.scraped[row.key] = scraped
     results.crowd = CROWD
     results.scrapes = scraper.scrapes
+
+
+def measure_groups(results, ours, budget):
+    """Time a BreakerGroup's get on a hot key beside a dict's, and a call through it."""
+    progress(f"filling a BreakerGroup of {grouping.KEYS:,} breakers per core")
+    cells = [cell for row in ours for cell in grouping.group_cells(row)]
+    for cell in cells:
+        if cell.scenario is not None:
+            cell.verify()
+    progress(f"timing the group cells, {budget.rounds} rounds")
+    samples = [timing.median(s) for s in timing.measure(cells, budget)]
+    for index, row in enumerate(ours):
+        results.group[row.key] = tuple(samples[4 * index:4 * index + 4])
 
 
 def print_report(results, args, elapsed):

@@ -2,6 +2,7 @@
 
 import textwrap
 
+from . import grouping
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
 from .rows.original import install_dir
 from .scenarios import ASYNC_SCENARIOS, DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
@@ -176,6 +177,11 @@ def side_measurements(results):
         lines.append(f"  {key}, (a) decorator, metrics() unread vs read every "
                      f"{SCRAPE_INTERVAL * 1000:g} ms ({plural(results.scrapes, 'scrape')}): "
                      f"{number(alone)} vs {number(scraped)} ns")
+    for key, (lookup, grouped, direct, looked_up) in results.group.items():
+        lines.append(f"  {key}, hot key of a {grouping.KEYS:,}-breaker BreakerGroup: "
+                     f"group.get(key) {number(grouped)} ns vs dict.get(key) {number(lookup)} ns "
+                     f"({grouped / lookup:.2f}x); group.get(key).call(f) {number(looked_up)} "
+                     f"vs breaker.call(f) {number(direct)} ns")
     for key, report in results.leaks.items():
         lines.append(f"  {key}, open breaker: {report.describe()}")
     for key, reports in results.window_memory.items():

@@ -28,6 +28,9 @@ class Results:
     #: row key -> ns/call of the 1-breaker registry cell while a scraper read its metrics
     scraped: dict[str, float] = field(default_factory=dict)
     scrapes: int = 0
+    #: row key -> ns of (dict.get, group.get, breaker.call(f), group.get(key).call(f)),
+    #: on the hot key of a full BreakerGroup
+    group: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     #: row key -> what 100,000 rejections left behind
     leaks: dict[str, LeakReport] = field(default_factory=dict)
     #: row key -> what many calls through each windowed breaker left behind

@@ -7,6 +7,7 @@ from .backoff import Backoff, exponential_backoff
 from .breaker import CircuitBreaker
 from .decorator import make_circuit
 from .exceptions import CircuitBreakerException, CircuitBreakerRegistryException
+from .group import BreakerGroup
 from .registry import CircuitBreakerRegistry
 from .state import CircuitBreakerState
 from .strategies import (
@@ -23,6 +24,7 @@ circuit = make_circuit(CircuitBreaker)
 __all__ = [
     "IMPLEMENTATION",
     "Backoff",
+    "BreakerGroup",
     "BreakerMetrics",
     "CircuitBreaker",
     "CircuitBreakerException",

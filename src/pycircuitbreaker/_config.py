@@ -74,6 +74,11 @@ def config_of(parameters: dict[str, Any], owner: str = "CircuitBreaker") -> Brea
     return _config({name: parameters[name] for name in OPTION_NAMES}, owner)
 
 
+def options_of(config: BreakerConfig) -> dict[str, Any]:
+    """Return the options, by canonical name, that build a breaker with ``config``."""
+    return {name: getattr(config, name) for name in POSITIONAL_OPTIONS + KEYWORD_OPTIONS}
+
+
 def _config(values: dict[str, Any], owner: str) -> BreakerConfig:
     """Validate ``values`` by option name; an alias counts as given when not None."""
     for alias, canonical in ALIASES.items():

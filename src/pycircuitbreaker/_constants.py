@@ -62,6 +62,10 @@ MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 # Transitions, logged once each (never per call): opening at WARNING, the rest at INFO.
 MSG_TRANSITION = "circuit breaker %r: %s -> %s"
 MSG_TRANSITION_CAUSE = "circuit breaker %r: %s -> %s (%s)"
+MSG_GROUP_GROWS = (
+    "breaker group %r keeps more than max_breakers=%d breakers (%d): every one is open, "
+    "half-open, forced open or has errors counted, and dropping it would reset it"
+)
 MSG_OPEN = "Circuit {id} OPEN until {until} ({errors} errors, {remaining} sec remaining)"
 MSG_FORCED_OPEN = "Circuit {id} FORCED_OPEN until reset() ({errors} errors)"
 MSG_NO_PERMIT = "Circuit {id} HALF_OPEN with all {permits} trial calls in flight ({errors} errors)"

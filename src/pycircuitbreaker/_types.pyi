@@ -17,10 +17,9 @@ from .backoff import Backoff
 from .storage import SharedStorage
 from .strategies import CircuitBreakerStrategy, Strategy
 
-class BreakerOptions(TypedDict, total=False):
-    """The options ``circuit`` takes by keyword: CircuitBreaker's (see there)."""
+class GroupOptions(TypedDict, total=False):
+    """The options a BreakerGroup gives each of its breakers (it names them itself)."""
 
-    breaker_id: Hashable | None
     detect_error: Callable[[Any], object] | None
     error_threshold: int
     exception_blacklist: Iterable[type[BaseException]] | None
@@ -31,14 +30,19 @@ class BreakerOptions(TypedDict, total=False):
     recovery_timeout: float | Backoff
     strategy: CircuitBreakerStrategy | Strategy | None
     clock: Callable[[], float] | None
-    registry: Registry | None
     half_open_max_calls: int | None
     fallback: Callable[..., Any] | None
     on_half_open: Callable[..., object] | None
     on_state_change: Callable[..., object] | None
-    storage: SharedStorage | None
     exception_denylist: Iterable[type[BaseException]] | None
     exception_allowlist: Iterable[type[BaseException]] | None
+
+class BreakerOptions(GroupOptions, total=False):
+    """The options ``circuit`` takes by keyword: CircuitBreaker's (see there)."""
+
+    breaker_id: Hashable | None
+    registry: Registry | None
+    storage: SharedStorage | None
 
 class Decorator(Protocol[B_co]):
     """What ``circuit(**options)`` returns: a decorator guarding one function."""

@@ -9,12 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pycircuitbreaker import CircuitBreaker, CircuitBreakerRegistry, CircuitBreakerState, circuit
+from pycircuitbreaker import (
+    BreakerGroup,
+    CircuitBreaker,
+    CircuitBreakerRegistry,
+    CircuitBreakerState,
+    circuit,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import reveal_type
 
 registry = CircuitBreakerRegistry()
+hosts = BreakerGroup("hosts", error_threshold=3, registry=registry)
 db = CircuitBreaker(breaker_id="db", error_threshold=2, registry=registry)
 
 
@@ -98,6 +105,8 @@ async def right_calls() -> None:
     reveal_type(registry.get_open_circuits())  # N: builtins.list[pycircuitbreaker.breaker.CircuitBreaker]
     with db as guarded:
         reveal_type(guarded)  # N: pycircuitbreaker.breaker.CircuitBreaker
+    reveal_type(hosts.get("https://a.example:443"))  # N: pycircuitbreaker.breaker.CircuitBreaker
+    BreakerGroup("tenants", error_treshold=3)  # E: call-arg
     # A subclass's breaker keeps its own type.
     reveal_type(audited.breaker)  # N: check_decorators.AuditedBreaker
     found: CircuitBreaker | None = registry.get("db")
