@@ -11,7 +11,8 @@ from pycircuitbreaker import IMPLEMENTATION, __version__
 from pycircuitbreaker.__main__ import show_library_logs
 
 from . import chart, grouping, machine, redis_bench, redis_report, redis_results, report, timing
-from .cell import Cell
+from .cell import Cell, Unavailable
+from .clients import ClientCells
 from .functions import never_error
 from .grid import FAILED, Grid
 from .leaks import REJECTIONS, check_rejections
@@ -147,6 +148,7 @@ def main(argv=None):
     if ours:
         measure_registry(results, ours, budget)
         measure_groups(results, ours, budget)
+        measure_clients(results, budget)
         for row in ours:
             progress(f"checking {REJECTIONS:,} rejections of {row.key} for leaks")
             results.leaks[row.key] = check_rejections(row.module)
@@ -201,6 +203,22 @@ def measure_groups(results, ours, budget):
     samples = [timing.median(s) for s in timing.measure(cells, budget)]
     for index, row in enumerate(ours):
         results.group[row.key] = tuple(samples[4 * index:4 * index + 4])
+
+
+def measure_clients(results, budget):
+    """Time a loopback GET through a bare httpx transport and through BreakerTransport."""
+    progress("starting a loopback HTTP server for the httpx transport")
+    try:
+        clients = ClientCells()
+    except Unavailable as error:
+        results.http_problem = str(error)
+        return
+    try:
+        cells = clients.cells()
+        progress(f"timing loopback GETs with and without the breaker, {budget.rounds} rounds")
+        results.http = tuple(timing.median(s) for s in timing.measure(cells, budget))
+    finally:
+        clients.close()
 
 
 def print_report(results, args, elapsed):

@@ -2,6 +2,8 @@
 
 import textwrap
 
+from pycircuitbreaker import IMPLEMENTATION
+
 from . import grouping
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
 from .rows.original import install_dir
@@ -182,6 +184,16 @@ def side_measurements(results):
                      f"group.get(key) {number(grouped)} ns vs dict.get(key) {number(lookup)} ns "
                      f"({grouped / lookup:.2f}x); group.get(key).call(f) {number(looked_up)} "
                      f"vs breaker.call(f) {number(direct)} ns")
+    if results.http is not None:
+        bare, guarded, bare_memory, guarded_memory = results.http
+        lines.append(f"  httpx, loopback GET ({IMPLEMENTATION} core): BreakerTransport "
+                     f"{number(guarded)} vs bare HTTPTransport {number(bare)} ns "
+                     f"({guarded / bare:.3f}x)")
+        lines.append(f"  httpx, in-memory transport ({IMPLEMENTATION} core): BreakerTransport "
+                     f"{number(guarded_memory)} vs bare {number(bare_memory)} ns: the wrapper "
+                     f"costs {number(guarded_memory - bare_memory)} ns per request")
+    elif results.http_problem is not None:
+        lines.append(f"  httpx transport: not measured ({results.http_problem})")
     for key, report in results.leaks.items():
         lines.append(f"  {key}, open breaker: {report.describe()}")
     for key, reports in results.window_memory.items():

@@ -31,6 +31,10 @@ class Results:
     #: row key -> ns of (dict.get, group.get, breaker.call(f), group.get(key).call(f)),
     #: on the hot key of a full BreakerGroup
     group: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    #: ns per GET through a bare httpx transport and through BreakerTransport (the
+    #: default core): on loopback, then in memory; or None, with why in ``http_problem``
+    http: Optional[tuple[float, float, float, float]] = None
+    http_problem: Optional[str] = None
     #: row key -> what 100,000 rejections left behind
     leaks: dict[str, LeakReport] = field(default_factory=dict)
     #: row key -> what many calls through each windowed breaker left behind
