@@ -1,4 +1,4 @@
-"""HTTP clients with a breaker per host, on both twins: httpx (sync and async), requests.
+"""HTTP clients with a breaker per host, on both twins: httpx (sync, async), requests, aiohttp.
 
 A real server on loopback (tests/http_server.py) answers, fails or is slow; a port
 nothing listens on refuses connections. Each client is driven through a small adapter
@@ -7,11 +7,13 @@ nothing listens on refuses connections. Each client is driven through a small ad
 
 import asyncio
 
+import aiohttp
 import httpx
 import pytest
 import requests
 from http_server import HttpServer, refused_url
 
+import pycircuitbreaker.aiohttp
 import pycircuitbreaker.httpx
 import pycircuitbreaker.requests
 from pycircuitbreaker import BreakerGroup, CircuitBreakerException, CircuitBreakerState
@@ -20,6 +22,7 @@ OPEN, CLOSED = CircuitBreakerState.OPEN, CircuitBreakerState.CLOSED
 
 
 class HttpxSync:
+    status = staticmethod(lambda response: response.status_code)
     module = pycircuitbreaker.httpx
     transport_error, connect_error, timeout_error = (httpx.TransportError, httpx.ConnectError,
                                                      httpx.ReadTimeout)
@@ -53,6 +56,7 @@ class HttpxAsync(HttpxSync):
 
 
 class Requests:
+    status = staticmethod(lambda response: response.status_code)
     module = pycircuitbreaker.requests
     transport_error, connect_error, timeout_error = (requests.ConnectionError,
                                                      requests.ConnectionError,
@@ -71,7 +75,34 @@ class Requests:
         self.session.close()
 
 
-KINDS = {"httpx": HttpxSync, "httpx-async": HttpxAsync, "requests": Requests}
+class Aiohttp:
+    status = staticmethod(lambda response: response.status)
+    module = pycircuitbreaker.aiohttp
+    transport_error, connect_error, timeout_error = (aiohttp.ClientError,
+                                                     aiohttp.ClientConnectorError,
+                                                     aiohttp.ServerTimeoutError)
+
+    def __init__(self, **options):
+        self.middleware = self.module.BreakerMiddleware(**options)
+        self.group = self.middleware.group
+
+    def get(self, url, timeout=5):
+        async def get():
+            # A socket timeout, which fails the request inside the middleware.
+            limits = aiohttp.ClientTimeout(sock_read=timeout, sock_connect=timeout)
+            async with aiohttp.ClientSession(middlewares=(self.middleware,),
+                                             timeout=limits) as session:
+                async with session.get(url) as response:
+                    return response.status
+
+        return asyncio.run(get())
+
+    def close(self):
+        pass
+
+
+KINDS = {"httpx": HttpxSync, "httpx-async": HttpxAsync, "requests": Requests,
+         "aiohttp": Aiohttp}
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +195,7 @@ def test_client_errors_never_count(kind, make_client, server):
 
 def test_is_failure_says_which_responses_count(kind, make_client, server):
     client = make_client(error_threshold=1,
-                         is_failure=lambda response: response.status_code == 429)
+                         is_failure=lambda response: kind.status(response) == 429)
     assert client.get(f"{server.url}/status/500") == 500
     assert client.get(f"{server.url}/status/429") == 429  # counted, and returned
     with pytest.raises(kind.module.RequestRejected):
@@ -227,3 +258,18 @@ def test_the_requests_adapter_passes_its_own_parameters_on(server):
                                                        error_threshold=1)
     assert adapter.max_retries.total == 2 and adapter._pool_maxsize == 3
     assert adapter.group.get("http://x:80").config.error_threshold == 1
+
+
+def test_an_aiohttp_sessions_total_timeout_counts(server):
+    middleware = pycircuitbreaker.aiohttp.BreakerMiddleware(error_threshold=1)
+
+    async def get(path):
+        async with aiohttp.ClientSession(middlewares=(middleware,),
+                                         timeout=aiohttp.ClientTimeout(total=0.1)) as session:
+            async with session.get(f"{server.url}{path}") as response:
+                return response.status
+
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(get("/slow/2"))
+    with pytest.raises(pycircuitbreaker.aiohttp.RequestRejected):
+        asyncio.run(get("/status/200"))
