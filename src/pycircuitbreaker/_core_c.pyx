@@ -32,7 +32,7 @@ from ._constants import (
 )
 from contextvars import ContextVar
 
-from ._events import announce, logger
+from ._events import announce, logger, notify_rejection, register_hook_setter
 from ._metrics import elapsed, initial_clock, snapshot, tally_value
 from ._misuse import never_ran
 from ._rules import next_open_period
@@ -889,6 +889,20 @@ Guard calls to a dependency; open after repeated errors and fail fast.
 
 # Entry points for the C hot path, which knows breakers only as PyObject pointers.
 
+# _events.rejection_hook, kept here as a C global: the rejection path reads it without
+# a module lookup, one comparison when no one asked to be told.
+cdef object _rejection_hook = None
+
+
+def _set_rejection_hook(hook):
+    """Keep ``hook`` as this core's rejection hook (``_events.set_hooks`` calls this)."""
+    global _rejection_hook
+    _rejection_hook = hook
+
+
+register_hook_setter(_set_rejection_hook)
+
+
 cdef int _admit(object breaker, bint with_fallback, unsigned long long *generation) except -1:
     """Return the state a call runs in (plus PCB_PERMIT), or reject it.
 
@@ -926,11 +940,19 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
             raise
     if not rejected:
         return state | PCB_PERMIT if permit else state
+    if _rejection_hook is None:
+        if with_fallback:
+            return PCB_USE_FALLBACK
+        # Set, not raised: a raise here would add this function to every rejection's
+        # traceback, which costs more than the rest of the rejection.
+        PyErr_SetObject(CircuitBreakerException, self._rejection(state, now))
+        return -1
+    # Told even when the fallback serves the call: it was rejected all the same.
+    rejection = self._rejection(state, now)
+    notify_rejection(rejection)
     if with_fallback:
         return PCB_USE_FALLBACK
-    # Set, not raised: a raise here would add this function to every rejection's
-    # traceback, which costs more than the rest of the rejection.
-    PyErr_SetObject(CircuitBreakerException, self._rejection(state, now))
+    PyErr_SetObject(CircuitBreakerException, rejection)
     return -1
 
 
@@ -964,7 +986,7 @@ cdef int _shared_reject(object breaker, bint with_fallback, double now) except -
     cdef CircuitBreaker self = <CircuitBreaker>breaker
     cdef int state = self.core.view_state
     self.core.rejections += 1
-    if with_fallback:
+    if with_fallback and _rejection_hook is None:
         return PCB_USE_FALLBACK
     if state == OPEN:
         rejection = CircuitBreakerException(
@@ -974,6 +996,10 @@ cdef int _shared_reject(object breaker, bint with_fallback, double now) except -
     else:
         rejection = CircuitBreakerException(
             self, self.core.view_errors, None, None, STATE_BY_CODE[state])
+    if _rejection_hook is not None:
+        notify_rejection(rejection)
+        if with_fallback:
+            return PCB_USE_FALLBACK
     PyErr_SetObject(CircuitBreakerException, rejection)
     return -1
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
-from . import _async, _constants
+from . import _async, _constants, _events
 from ._clock import utc_after, utc_datetime
 from ._config import check_option_names, config_of
 from ._constants import (
@@ -22,7 +22,7 @@ from ._constants import (
     MSG_NOT_INITIALISED,
     MSG_REINIT,
 )
-from ._events import announce, logger
+from ._events import announce, logger, notify_rejection
 from ._fork import FORK_SAFETY
 from ._metrics import (
     BreakerMetrics,
@@ -503,6 +503,9 @@ class CircuitBreaker:
             generation = self._generation
         if rejection is not None:
             next(self._rejections)
+            if _events.rejection_hook is not None:
+                # Told even when the fallback serves the call: it was rejected all the same.
+                notify_rejection(rejection)
         try:
             if changed:
                 self._announce(_OPEN, _HALF_OPEN, None)

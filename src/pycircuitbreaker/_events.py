@@ -25,11 +25,51 @@ from .state import STATE_BY_CODE
 
 if TYPE_CHECKING:
     from ._protocols import Breaker
+    from .exceptions import CircuitBreakerException
+    from .state import CircuitBreakerState
 
 logger = logging.getLogger(LOGGER_NAME)
 # A library's records are its user's to show: with no logging configured they go
 # nowhere, rather than to Python's last-resort handler on stderr.
 logger.addHandler(logging.NullHandler())
+
+
+#: Told of every rejection, and of every transition, when something asked to be (the
+#: OpenTelemetry span events); None otherwise, which costs the cores one comparison.
+rejection_hook: Callable[[CircuitBreakerException], object] | None = None
+transition_hook: Callable[[Breaker, CircuitBreakerState, CircuitBreakerState, object],
+                          object] | None = None
+# The compiled core keeps the rejection hook in a C global of its own: how to set it.
+_hook_setters: list[Callable[[Any], None]] = []
+
+
+def register_hook_setter(setter: Callable[[Any], None]) -> None:
+    """Have ``setter(hook)`` called with the rejection hook now and whenever it changes."""
+    _hook_setters.append(setter)
+    setter(rejection_hook)
+
+
+def set_hooks(rejection: Callable[[CircuitBreakerException], object] | None,
+              transition: Callable[[Breaker, CircuitBreakerState, CircuitBreakerState,
+                                    object], object] | None) -> None:
+    """Tell ``rejection`` of every rejection and ``transition`` of every transition."""
+    global rejection_hook, transition_hook
+    rejection_hook, transition_hook = rejection, transition
+    for setter in _hook_setters:
+        setter(rejection)
+
+
+def notify_rejection(rejection: CircuitBreakerException) -> None:
+    """Tell the rejection hook of ``rejection``; log and swallow any Exception it raises."""
+    hook = rejection_hook
+    if hook is None:
+        return
+    try:
+        hook(rejection)
+    except Exception:
+        breaker_id = getattr(rejection.breaker, "id", None)
+        logger.exception(MSG_CALLBACK_FAILED, breaker_id, "rejection hook",
+                         extra={"breaker_id": breaker_id, "callback": "rejection hook"})
 
 
 def fire(callback: Callable[..., Any], name: str, breaker: Breaker,
@@ -61,10 +101,10 @@ def _log(breaker: Breaker, old: int, new: int, cause: object) -> None:
         logger.log(level, MSG_TRANSITION, breaker.id, old_name, new_name, extra=fields)
     else:
         logger.log(level, MSG_TRANSITION_CAUSE, breaker.id, old_name, new_name,
-                   _describe(cause), extra=fields)
+                   describe(cause), extra=fields)
 
 
-def _describe(cause: object) -> str:
+def describe(cause: object) -> str:
     """Name what tripped a breaker: an exception by its type and message, else a result."""
     try:
         if isinstance(cause, BaseException):
@@ -86,9 +126,15 @@ def announce(breaker: Breaker, old: int, new: int, cause: object) -> None:
     _log(breaker, old, new, cause)
     config = breaker.config
     interrupt = None
+    if transition_hook is not None:
+        interrupt = fire(transition_hook, "transition hook", breaker, STATE_BY_CODE[old],
+                         STATE_BY_CODE[new], cause)
+    raised = None
     if config.on_state_change is not None:
-        interrupt = fire(config.on_state_change, "on_state_change", breaker,
-                         STATE_BY_CODE[old], STATE_BY_CODE[new])
+        raised = fire(config.on_state_change, "on_state_change", breaker,
+                      STATE_BY_CODE[old], STATE_BY_CODE[new])
+    if interrupt is None:
+        interrupt = raised
     raised = None
     if new == OPEN:
         if config.on_open is not None:

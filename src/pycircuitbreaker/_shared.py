@@ -20,11 +20,11 @@ from collections.abc import Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple, TypeVar, overload
 
-from . import _constants
+from . import _constants, _events
 from . import _redis_script as reply_fields
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
-from ._events import announce, logger
+from ._events import announce, logger, notify_rejection
 from ._fork import FORK_SAFETY
 from ._metrics import CALL_COUNTS, BreakerMetrics, elapsed, new_tally, snapshot, tally_value
 from ._protocols import NOT_COUNTED, Breaker, outcome_of
@@ -457,12 +457,16 @@ class SharedState:
     def _reject(self, view: View, with_fallback: bool, now: float | None = None) -> None:
         """Count a rejection; raise it, or return when the caller runs the fallback."""
         next(self._counts[_REJECTIONS])
-        if with_fallback:
+        if with_fallback and _events.rejection_hook is None:
             return None
         error: CircuitBreakerException | None  # None once raised: see the finally
         error = rejection(self._breaker, view.state, view.errors,
                           view.opened_wall + view.open_period,
                           view.recover_at - (self._clock() if now is None else now))
+        if _events.rejection_hook is not None:
+            notify_rejection(error)
+            if with_fallback:
+                return None
         try:
             raise error
         finally:

@@ -1,7 +1,8 @@
-"""OpenTelemetry metrics for a registry of breakers (``pycircuitbreaker[opentelemetry]``).
+"""OpenTelemetry for breakers (``pycircuitbreaker[opentelemetry]``): metrics, span events.
 
 Every instrument is observable: its callback reads each breaker's ``metrics()`` when the
-SDK collects, so calls through the breakers pay nothing for it.
+SDK collects, so calls through the breakers pay nothing for it. Span events, once
+enabled, mark rejections and transitions on the span active where they happen.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from opentelemetry import trace
 from opentelemetry.metrics import (
     CallbackOptions,
     Instrument,
@@ -17,6 +19,7 @@ from opentelemetry.metrics import (
     get_meter,
 )
 
+from . import _events
 from ._export import DESCRIPTIONS, OUTCOMES, STATES, SnapshotReader, state_label
 from ._validate import describe
 from ._version import __version__
@@ -24,11 +27,60 @@ from .registry import CircuitBreakerRegistry
 
 if TYPE_CHECKING:
     from ._metrics import BreakerMetrics
+    from ._protocols import Breaker
+    from .exceptions import CircuitBreakerException
+    from .state import CircuitBreakerState
 
 # A measure: the (value, attributes) of one breaker's points for one instrument.
 Points = Iterator[tuple[float, dict[str, str]]]
 
 PREFIX = "pycircuitbreaker"
+#: The names of the span events, and the prefix of their attributes.
+REJECTED_EVENT = f"{PREFIX}.rejected"
+TRANSITION_EVENT = f"{PREFIX}.transition"
+
+
+def enable_span_events() -> None:
+    """Add a span event to the active span for each rejection and each transition.
+
+    A rejection adds ``pycircuitbreaker.rejected`` (the breaker's id, the state that
+    rejected, and ``retry_after`` when known), a transition
+    ``pycircuitbreaker.transition`` (the id, the old and new states, and what tripped
+    it). Every breaker of the process, either core; nothing is added where no span is
+    recording. Off until called: a rejection then pays one comparison for it.
+    """
+    _events.set_hooks(_rejected, _transition)
+
+
+def disable_span_events() -> None:
+    """Stop adding span events (see enable_span_events)."""
+    _events.set_hooks(None, None)
+
+
+def _rejected(rejection: CircuitBreakerException) -> None:
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    state = rejection.state
+    attributes: dict[str, str | float] = {
+        f"{PREFIX}.breaker_id": str(getattr(rejection.breaker, "id", None)),
+        f"{PREFIX}.state": "" if state is None else state.name,
+    }
+    if rejection.retry_after is not None:
+        attributes[f"{PREFIX}.retry_after"] = rejection.retry_after
+    span.add_event(REJECTED_EVENT, attributes)
+
+
+def _transition(breaker: Breaker, old: CircuitBreakerState, new: CircuitBreakerState,
+                cause: object) -> None:
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    attributes = {f"{PREFIX}.breaker_id": str(breaker.id),
+                  f"{PREFIX}.old_state": old.name, f"{PREFIX}.new_state": new.name}
+    if cause is not None:
+        attributes[f"{PREFIX}.cause"] = _events.describe(cause)
+    span.add_event(TRANSITION_EVENT, attributes)
 
 
 def instrument(
