@@ -113,7 +113,7 @@ class World:
 
 def operations(breaker, data):
     """Return the operation the input picks next, as a zero-argument callable and a label."""
-    choice = data.ConsumeIntInRange(0, 17)
+    choice = data.ConsumeIntInRange(0, 18)
     if choice == 0:
         return lambda: breaker.call(int, 3)
     if choice == 1:
@@ -151,6 +151,8 @@ def operations(breaker, data):
             return await breaker.call_async(asyncio.sleep, 0, 5)
 
         return lambda: asyncio.run(awaited())
+    if choice == 17:
+        return breaker.metrics_only
     return lambda: breaker.call(len, "abc", "d")  # malformed call of a builtin
 
 

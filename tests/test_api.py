@@ -17,7 +17,7 @@ def test_public_names():
 
 def test_states_and_strategies():
     assert [s.name for s in pycircuitbreaker.CircuitBreakerState] == [
-        "CLOSED", "HALF_OPEN", "OPEN", "FORCED_OPEN", "DISABLED"
+        "CLOSED", "HALF_OPEN", "OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY"
     ]
     assert [s.name for s in pycircuitbreaker.CircuitBreakerStrategy] == ["SINGLE_RESET", "NET_ERROR"]
     assert pycircuitbreaker.CircuitBreakerState.OPEN.value == "OPEN"
@@ -47,5 +47,5 @@ def test_exceptions_are_plain_exception_classes():
 def test_twins_expose_the_same_public_names(impl):
     public = {n for n in dir(impl.CircuitBreaker) if not n.startswith("_")}
     assert public == {"call", "call_async", "config", "disable", "error_count", "force_open",
-                      "half_open_calls", "id", "metrics", "open_time", "recovery_start_time", "reset", "state", "success_count",
-                      "trip"}
+                      "half_open_calls", "id", "metrics", "metrics_only", "open_time",
+                      "recovery_start_time", "reset", "state", "success_count", "trip"}

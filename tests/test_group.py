@@ -142,7 +142,8 @@ def test_past_the_bound_the_least_recently_used_clean_breaker_goes(impl, clock):
     assert len(group) == 3
 
 
-@pytest.mark.parametrize("how", ["open", "errors counted", "half_open", "forced_open"])
+@pytest.mark.parametrize("how", ["open", "errors counted", "half_open", "forced_open",
+                                 "metrics_only"])
 def test_a_breaker_dropping_would_reset_is_never_dropped(impl, clock, how):
     group = make(impl, clock, max_breakers=2, error_threshold=3, recovery_timeout=10)
     kept = group.get("kept")
@@ -156,8 +157,10 @@ def test_a_breaker_dropping_would_reset_is_never_dropped(impl, clock, how):
             error(kept)
         clock.advance(10)
         assert kept.state is HALF_OPEN
-    else:
+    elif how == "forced_open":
         kept.force_open()
+    else:
+        kept.metrics_only()  # rebuilt, it would be a real breaker
     for key in range(100):
         group.get(key)
     assert group.get("kept") is kept

@@ -20,6 +20,7 @@ from pycircuitbreaker._metrics import new_tally, tally_value
 CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
                            CircuitBreakerState.HALF_OPEN)
 FORCED_OPEN, DISABLED = CircuitBreakerState.FORCED_OPEN, CircuitBreakerState.DISABLED
+METRICS_ONLY = CircuitBreakerState.METRICS_ONLY
 
 
 class Ignored(Exception):
@@ -122,12 +123,13 @@ def test_transitions_are_counted_by_the_state_entered(impl, clock):
     clock.advance(3)
     breaker.force_open()
     breaker.disable()
+    breaker.metrics_only()
     clock.advance(0.5)
     snapshot = breaker.metrics()
-    assert snapshot.state is DISABLED and snapshot.time_in_state == 0.5
+    assert snapshot.state is METRICS_ONLY and snapshot.time_in_state == 0.5
     assert dict(snapshot.transitions_to) == {CLOSED: 1, OPEN: 1, HALF_OPEN: 1,
-                                             FORCED_OPEN: 1, DISABLED: 1}
-    assert snapshot.transitions == 5
+                                             FORCED_OPEN: 1, DISABLED: 1, METRICS_ONLY: 1}
+    assert snapshot.transitions == 6
 
 
 def test_counts_survive_reset(impl):

@@ -30,7 +30,7 @@ from pycircuitbreaker.opentelemetry import instrument
 from pycircuitbreaker.strategies import count_window
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "opentelemetry_metrics.py"
-STATES = ("closed", "half_open", "open", "forced_open", "disabled")
+STATES = ("closed", "half_open", "open", "forced_open", "disabled", "metrics_only")
 
 # name -> data type, unit, attribute keys of its points, description
 INSTRUMENTS = {

@@ -30,7 +30,7 @@ from pycircuitbreaker.prometheus import CircuitBreakerCollector, register_collec
 from pycircuitbreaker.strategies import count_window
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "prometheus_metrics.py"
-STATES = ("closed", "half_open", "open", "forced_open", "disabled")
+STATES = ("closed", "half_open", "open", "forced_open", "disabled", "metrics_only")
 OUTCOMES = ("success", "error", "ignored_error", "rejected")
 
 # name as parsed (counters without _total) -> type, labels of its samples, HELP text

@@ -10,12 +10,15 @@ OPEN = 1
 HALF_OPEN = 2
 FORCED_OPEN = 3  # held open by force_open() until reset()
 DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
+# metrics_only(): every call runs and is counted; where the breaker would open, it
+# counts a would-be opening instead, and starts counting afresh.
+METRICS_ONLY = 5
 # Not a state: the core of a breaker with a storage holds it, so that no call takes the
 # CLOSED fast path: the shared route decides from the shared state's view instead.
-SHARED = 5
+SHARED = 6
 # Not a state either: the compiled core of a breaker whose __init__ has not finished,
 # which refuses every call.
-UNINITIALISED = 6
+UNINITIALISED = 7
 
 # Strategy codes: how a success changes the error count while CLOSED.
 SINGLE_RESET = 0
@@ -62,6 +65,11 @@ MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 # Transitions, logged once each (never per call): opening at WARNING, the rest at INFO.
 MSG_TRANSITION = "circuit breaker %r: %s -> %s"
 MSG_TRANSITION_CAUSE = "circuit breaker %r: %s -> %s (%s)"
+MSG_WOULD_OPEN = "circuit breaker %r: would open (metrics only, calls still run)"
+MSG_METRICS_ONLY_SHARED = (
+    "circuit breaker {id!r}: metrics_only() is not available with storage= yet; "
+    "build the breaker without storage to try it on live traffic"
+)
 MSG_GROUP_GROWS = (
     "breaker group %r keeps more than max_breakers=%d breakers (%d): every one is open, "
     "half-open, forced open or has errors counted, and dropping it would reset it"

@@ -126,6 +126,7 @@ cdef int OPEN = _constants.OPEN
 cdef int HALF_OPEN = _constants.HALF_OPEN
 cdef int FORCED_OPEN = _constants.FORCED_OPEN
 cdef int DISABLED = _constants.DISABLED
+cdef int METRICS_ONLY = _constants.METRICS_ONLY
 cdef int SHARED = _constants.SHARED
 cdef int UNINITIALISED = _constants.UNINITIALISED
 cdef double MAX_CLOCK = _constants.MAX_CLOCK
@@ -133,6 +134,8 @@ cdef int NET_ERROR = _constants.NET_ERROR
 cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
 cdef int TIME_WINDOW = _constants.TIME_WINDOW
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
+cdef str MSG_WOULD_OPEN = _constants.MSG_WOULD_OPEN
+cdef str MSG_METRICS_ONLY_SHARED = _constants.MSG_METRICS_ONLY_SHARED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
 cdef str MSG_REINIT = _constants.MSG_REINIT
@@ -218,6 +221,8 @@ Guard calls to a dependency; open after repeated errors and fail fast.
     cdef readonly object _shared
     # Where every decision off the hot path is made (see _LocalRoute).
     cdef _LocalRoute _route
+    # Would-be openings of a METRICS_ONLY breaker (see metrics_only()).
+    cdef unsigned long long _would_open
     cdef object _shared_call
     cdef double _view_recovers_wall
     cdef bint _quiet_published
@@ -561,10 +566,14 @@ Guard calls to a dependency; open after repeated errors and fail fast.
             return 0
         state = self.core.state
         if state == DISABLED or (
-            state == CLOSED and self.core.error_count + 1 < self.core.error_threshold
+            (state == CLOSED or state == METRICS_ONLY)
+            and self.core.error_count + 1 < self.core.error_threshold
         ):
             self.core.error_count += 1
             self._sync_quiet()
+            return 0
+        if state == METRICS_ONLY:
+            self._count_would_open()
             return 0
         if self._clock is None:
             now = pcb_monotonic()
@@ -582,7 +591,8 @@ Guard calls to a dependency; open after repeated errors and fail fast.
             now = self._now()
         if generation != self.core.generation:
             return 0
-        if self.core.state == CLOSED or self.core.state == DISABLED:
+        if (self.core.state == CLOSED or self.core.state == DISABLED
+                or self.core.state == METRICS_ONLY):
             if self.core.strategy == NET_ERROR:
                 if self.core.error_count:
                     self.core.error_count -= 1
@@ -645,7 +655,8 @@ Guard calls to a dependency; open after repeated errors and fail fast.
             return 0
         window.record(failed, slow, now)
         self.core.error_count = window.failures
-        if self.core.state != CLOSED or window.calls < self._minimum_calls:
+        if ((self.core.state != CLOSED and self.core.state != METRICS_ONLY)
+                or window.calls < self._minimum_calls):
             return 0
         # Ratios, not failures >= rate * calls: 0.55 * 100 is 55.00000000000001 in
         # floating point, while 55 / 100 rounds to exactly the double 0.55 does.
@@ -654,10 +665,26 @@ Guard calls to a dependency; open after repeated errors and fail fast.
             or (self.core.timed and <double>window.slows / window.calls >= self._slow_call_rate)
         ):
             return 0
+        if self.core.state == METRICS_ONLY:
+            self._count_would_open()
+            return 0
         if not read_now:
             now = pcb_monotonic()
         self._open(now)
         self._announce(CLOSED, OPEN, cause)
+        return 0
+
+    cdef int _count_would_open(self) except -1:
+        """Count where a METRICS_ONLY breaker would open, and start counting afresh.
+
+        As the opening and the closing after it would have left the counts: the next
+        would-be opening takes as many errors again. Logged; no callback fires.
+        """
+        self._would_open += 1
+        self.core.error_count = 0
+        if self._window is not None:
+            self._window.clear()
+        logger.warning(MSG_WOULD_OPEN, self._id, extra={"breaker_id": self._id})
         return 0
 
     # -- with breaker: ----------------------------------------------------------------
@@ -783,6 +810,15 @@ Guard calls to a dependency; open after repeated errors and fail fast.
         """Let every call through and never trip until ``reset()``: the DISABLED state."""
         self._force(DISABLED)
 
+    def metrics_only(self):
+        """Let every call through, counting where it would open, until ``reset()``.
+
+        The METRICS_ONLY state, to roll a breaker out on live traffic: calls are counted
+        as when CLOSED, and where the breaker would open it logs "would open", adds one
+        to ``metrics().would_open`` and starts counting afresh, firing no callback.
+        """
+        self._force(METRICS_ONLY)
+
     cdef int _force(self, int state) except -1:
         self._ready()
         return self._route.force(self, state)
@@ -879,7 +915,7 @@ Guard calls to a dependency; open after repeated errors and fail fast.
         counts = (self.core.successes + tally_value(self._quiet.successes), self.core.errors,
                   self.core.ignored, self.core.rejections, self.core.slow_calls)
         return snapshot(self._id, STATE_BY_CODE[state], counts, (failure_rate, slow_call_rate),
-                        transitions, elapsed(now, self.core.entered_at))
+                        transitions, elapsed(now, self.core.entered_at), self._would_open)
 
     def __repr__(self):
         if not self._built:
@@ -1211,6 +1247,8 @@ cdef class _StorageRoute(_LocalRoute):
         return 0
 
     cdef int force(self, CircuitBreaker breaker, int state) except -1:
+        if state == METRICS_ONLY:
+            raise NotImplementedError(MSG_METRICS_ONLY_SHARED.format(id=breaker._id))
         self.shared.force(state)
         return 0
 

@@ -19,8 +19,10 @@ from ._constants import (
     DEFAULT_RECOVERY_TIMEOUT,
     MSG_BOOKKEEPING_FAILED,
     MSG_EXIT_WITHOUT_ENTER,
+    MSG_METRICS_ONLY_SHARED,
     MSG_NOT_INITIALISED,
     MSG_REINIT,
+    MSG_WOULD_OPEN,
 )
 from ._events import announce, logger, notify_rejection
 from ._fork import FORK_SAFETY
@@ -137,6 +139,7 @@ _OPEN = _constants.OPEN
 _HALF_OPEN = _constants.HALF_OPEN
 _FORCED_OPEN = _constants.FORCED_OPEN
 _DISABLED = _constants.DISABLED
+_METRICS_ONLY = _constants.METRICS_ONLY
 _NET_ERROR = _constants.NET_ERROR
 _SHARED = _constants.SHARED
 
@@ -215,6 +218,7 @@ class CircuitBreaker:
         "_rejections",
         "_slow_calls",
         "_transitions",
+        "_would_open",
         "_entered_at",
         "_init_started",
         "__weakref__",
@@ -321,6 +325,7 @@ class CircuitBreaker:
         self._rejections = new_tally()
         self._slow_calls = new_tally()
         self._transitions = [0] * len(STATE_BY_CODE)
+        self._would_open = 0  # under the lock
         self._entered_at = entered_at
         # Read by async wrappers: see _async.QuietView.
         self._quiet = _async.QuietView()
@@ -631,17 +636,24 @@ class CircuitBreaker:
                     return
                 state = self._state
                 if state == _DISABLED or (
-                    state == _CLOSED and self._error_count + 1 < self._error_threshold
+                    (state == _CLOSED or state == _METRICS_ONLY)
+                    and self._error_count + 1 < self._error_threshold
                 ):
                     self._error_count += 1
                     self._sync_quiet()
                     return
+                if state == _METRICS_ONLY:
+                    self._count_would_open()
+                    break
                 if now is not None:
                     self._error_count += 1
                     self._open(now)
                     break
             # Another thread's error took the count to the threshold meanwhile: read
             # the clock and decide again.
+        if state == _METRICS_ONLY:
+            logger.warning(MSG_WOULD_OPEN, self._id, extra={"breaker_id": self._id})
+            return
         self._announce(state, _OPEN, error)
 
     def _may_trip(self) -> bool:
@@ -661,7 +673,7 @@ class CircuitBreaker:
             if generation != self._generation:
                 return
             state = self._state
-            if state == _CLOSED or state == _DISABLED:
+            if state == _CLOSED or state == _DISABLED or state == _METRICS_ONLY:
                 if self._strategy == _NET_ERROR:
                     if self._error_count:
                         self._error_count -= 1
@@ -697,10 +709,30 @@ class CircuitBreaker:
             # Only breakers with a window strategy record calls here.
             self._window.record(failed, slow, now)  # type: ignore[union-attr]
             self._error_count = self._window.failures  # type: ignore[union-attr]
-            if self._state != _CLOSED or not tripped(self._window, self._rule):  # type: ignore[arg-type]
+            state = self._state
+            if state != _CLOSED and state != _METRICS_ONLY:
                 return
-            self._open(now)
+            if not tripped(self._window, self._rule):  # type: ignore[arg-type]
+                return
+            if state == _METRICS_ONLY:
+                self._count_would_open()
+            else:
+                self._open(now)
+        if state == _METRICS_ONLY:
+            logger.warning(MSG_WOULD_OPEN, self._id, extra={"breaker_id": self._id})
+            return
         self._announce(_CLOSED, _OPEN, cause)
+
+    def _count_would_open(self) -> None:
+        """Count where a METRICS_ONLY breaker would open; caller holds the lock.
+
+        The counts start afresh, as the opening and the closing after it would have
+        left them: the next would-be opening takes as many errors again.
+        """
+        self._would_open += 1
+        self._error_count = 0
+        if self._window is not None:
+            self._window.clear()
 
     # -- manual control -------------------------------------------------------------
 
@@ -735,6 +767,15 @@ class CircuitBreaker:
     def disable(self) -> None:
         """Let every call through and never trip until ``reset()``: the DISABLED state."""
         self._force(_DISABLED)
+
+    def metrics_only(self) -> None:
+        """Let every call through, counting where it would open, until ``reset()``.
+
+        The METRICS_ONLY state, to roll a breaker out on live traffic: calls are counted
+        as when CLOSED, and where the breaker would open it logs "would open", adds one
+        to ``metrics().would_open`` and starts counting afresh, firing no callback.
+        """
+        self._force(_METRICS_ONLY)
 
     def _force(self, state: int) -> None:
         self._route.force(self, state)
@@ -828,10 +869,11 @@ class CircuitBreaker:
             transitions = tuple(self._transitions)
             entered_at = self._entered_at
             failure_rate, slow_call_rate = rates(self._window, self._slow_call_duration is not None)
+            would_open = self._would_open
         counts = [tally_value(tally) for tally in
                   (self._successes, self._errors, self._ignored, self._rejections, self._slow_calls)]
         return snapshot(self._id, STATE_BY_CODE[state], counts, (failure_rate, slow_call_rate),
-                        transitions, elapsed(now, entered_at))
+                        transitions, elapsed(now, entered_at), would_open)
 
     def __repr__(self) -> str:
         if not _is_set(self, "_quiet"):
@@ -955,6 +997,8 @@ class _StorageRoute:
         self._shared.force(_OPEN)
 
     def force(self, breaker: CircuitBreaker, state: int) -> None:
+        if state == _METRICS_ONLY:
+            raise NotImplementedError(MSG_METRICS_ONLY_SHARED.format(id=breaker.id))
         self._shared.force(state)
 
     def read(self, breaker: CircuitBreaker, name: Any) -> Any:

@@ -74,8 +74,8 @@ static double pcb_wall(void) {
 }
 #endif
 
-/* The number of real states (CLOSED ... DISABLED); _core_c.pyx checks it at import. */
-#define PCB_STATES 5
+/* The number of real states (CLOSED ... METRICS_ONLY); _core_c.pyx checks it at import. */
+#define PCB_STATES 6
 
 /* A breaker's counters and state: a field of the Cython CircuitBreaker. Counts are
  * long long, 64 bits on every platform (long is 32 on Windows): a DISABLED breaker's

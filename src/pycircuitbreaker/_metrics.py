@@ -45,6 +45,8 @@ class BreakerMetrics:
     transitions_to: Mapping[CircuitBreakerState, int]
     #: Seconds since the current state was entered, on the breaker's clock.
     time_in_state: float
+    #: Times a METRICS_ONLY breaker would have opened (see ``metrics_only()``).
+    would_open: int = 0
 
     @property
     def calls(self) -> int:
@@ -63,7 +65,7 @@ CALL_COUNTS = ("successes", "errors", "ignored_errors", "rejections", "slow_call
 
 def snapshot(breaker_id: Any, state: CircuitBreakerState, counts: Sequence[int],
              rates: tuple[float | None, float | None], transitions: Sequence[int],
-             time_in_state: float) -> BreakerMetrics:
+             time_in_state: float, would_open: int = 0) -> BreakerMetrics:
     """Return a breaker's snapshot: ``counts`` in CALL_COUNTS order, ``transitions`` by code."""
     return BreakerMetrics(
         breaker_id=breaker_id,
@@ -72,6 +74,7 @@ def snapshot(breaker_id: Any, state: CircuitBreakerState, counts: Sequence[int],
         slow_call_rate=rates[1],
         transitions_to=transitions_by_state(transitions),
         time_in_state=time_in_state,
+        would_open=would_open,
         **dict(zip(CALL_COUNTS, counts)),
     )
 

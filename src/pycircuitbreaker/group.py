@@ -53,8 +53,8 @@ class BreakerGroup:
 
     Memory is bounded: past ``max_breakers``, the group drops a breaker that is CLOSED
     with no error counted (or DISABLED), the one used least recently first. A breaker
-    that is OPEN, HALF_OPEN or FORCED_OPEN, or has errors counted, is never dropped:
-    dropping it would reset it. When every breaker is such, the group grows past
+    that is OPEN, HALF_OPEN, FORCED_OPEN or METRICS_ONLY, or has errors counted, is
+    never dropped: dropping it would reset it. When every breaker is such, the group grows past
     ``max_breakers`` and logs a warning, once each time it does.
 
     Each breaker's id is ``f"{name}[{key!r}]"``. With ``storage=``, every key has its own

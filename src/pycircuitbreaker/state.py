@@ -15,6 +15,9 @@ class CircuitBreakerState(Enum):
     FORCED_OPEN = "FORCED_OPEN"
     #: Letting every call through and never tripping: set by ``disable()``.
     DISABLED = "DISABLED"
+    #: Letting every call through, counting where it would have opened (shadow mode):
+    #: set by ``metrics_only()``.
+    METRICS_ONLY = "METRICS_ONLY"
 
 
 # Index: a core's integer state code (see _constants).
@@ -22,7 +25,7 @@ STATE_BY_CODE = tuple(
     CircuitBreakerState[name]
     for _, name in sorted(
         (getattr(_constants, name), name)
-        for name in ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED")
+        for name in ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY")
     )
 )
 #: States in which a breaker rejects calls.
