@@ -14,7 +14,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 
 class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+    # stop() waits for the requests still being served (a slow one), so that no
+    # thread of this server outlives the test: a later test that forks needs none.
+    daemon_threads = False
+    block_on_close = True
 
 
 class _QuietHandler(WSGIRequestHandler):

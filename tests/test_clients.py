@@ -181,7 +181,7 @@ def test_refused_connections_count(kind, make_client):
 def test_timeouts_count(kind, make_client, server):
     client = make_client(error_threshold=1, recovery_timeout=60)
     with pytest.raises(kind.timeout_error):
-        client.get(f"{server.url}/slow/2", timeout=0.1)
+        client.get(f"{server.url}/slow/0.5", timeout=0.1)
     with pytest.raises(kind.module.RequestRejected):
         client.get(f"{server.url}/status/200")
 
@@ -270,6 +270,6 @@ def test_an_aiohttp_sessions_total_timeout_counts(server):
                 return response.status
 
     with pytest.raises(asyncio.TimeoutError):
-        asyncio.run(get("/slow/2"))
+        asyncio.run(get("/slow/0.5"))
     with pytest.raises(pycircuitbreaker.aiohttp.RequestRejected):
         asyncio.run(get("/status/200"))
