@@ -25,6 +25,7 @@ def retry_after_header(rejection: CircuitBreakerException) -> dict[str, str]:
         return {}
     return {"Retry-After": str(math.ceil(seconds))}
 
+
 #: The ports a URL leaves out, by scheme: a host's key names its port either way.
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
