@@ -208,6 +208,24 @@ def test_a_kept_breaker_that_recovers_may_go_again(impl, clock):
     assert len(group) == 2
 
 
+def test_a_breaker_that_cannot_be_read_is_kept_and_fails_no_other_get(impl):
+    broken = []
+
+    def clock():
+        if broken:
+            raise OSError("clock unavailable")
+        return 100.0
+
+    group = group_class(impl)("hosts", max_breakers=2, clock=clock)
+    first = group.get("a")
+    group.get("b")
+    broken.append(True)  # from now on, reading the breakers' metrics() raises
+    for key in range(5):
+        group.get(key)  # never raises for the breakers it cannot judge
+    assert group.get("a") is first
+    assert len(group) == 7  # none can be judged, so none is dropped: the group grows
+
+
 def test_a_dropped_breaker_leaves_the_registry(impl, clock):
     registry = CircuitBreakerRegistry()
     group = make(impl, clock, max_breakers=2, registry=registry)

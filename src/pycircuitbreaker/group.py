@@ -180,11 +180,16 @@ class BreakerGroup:
                 break
             key, seen = next(iter(queue.items()))
             breaker = breakers[key]
-            if not _droppable(breaker):
+            try:
+                calls = _calls(breaker) if _droppable(breaker) else None
+            except Exception:
+                # A breaker that cannot be read (its injected clock fails, say) is kept:
+                # another key's get() must not fail for it, nor reset it.
+                calls = None
+            if calls is None:
                 del queue[key]
                 pinned[key] = None
                 continue
-            calls = _calls(breaker)
             if calls == seen:
                 del queue[key]
                 del breakers[key]
