@@ -32,7 +32,13 @@ from ._constants import (
 )
 from contextvars import ContextVar
 
-from ._events import announce, logger, notify_rejection, register_hook_setter
+from ._events import (
+    announce,
+    log_would_open,
+    logger,
+    notify_rejection,
+    register_hook_setter,
+)
 from ._metrics import elapsed, initial_clock, snapshot, tally_value
 from ._misuse import never_ran
 from ._rules import next_open_period
@@ -134,7 +140,6 @@ cdef int NET_ERROR = _constants.NET_ERROR
 cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
 cdef int TIME_WINDOW = _constants.TIME_WINDOW
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
-cdef str MSG_WOULD_OPEN = _constants.MSG_WOULD_OPEN
 cdef str MSG_METRICS_ONLY_SHARED = _constants.MSG_METRICS_ONLY_SHARED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
@@ -684,7 +689,7 @@ Guard calls to a dependency; open after repeated errors and fail fast.
         self.core.error_count = 0
         if self._window is not None:
             self._window.clear()
-        logger.warning(MSG_WOULD_OPEN, self._id, extra={"breaker_id": self._id})
+        log_would_open(self._id)
         return 0
 
     # -- with breaker: ----------------------------------------------------------------
@@ -976,18 +981,16 @@ cdef int _admit(object breaker, bint with_fallback, unsigned long long *generati
             raise
     if not rejected:
         return state | PCB_PERMIT if permit else state
-    if _rejection_hook is None:
+    if with_fallback and _rejection_hook is None:
+        return PCB_USE_FALLBACK
+    rejection = self._rejection(state, now)
+    if _rejection_hook is not None:
+        # Told even when the fallback serves the call: it was rejected all the same.
+        notify_rejection(rejection)
         if with_fallback:
             return PCB_USE_FALLBACK
-        # Set, not raised: a raise here would add this function to every rejection's
-        # traceback, which costs more than the rest of the rejection.
-        PyErr_SetObject(CircuitBreakerException, self._rejection(state, now))
-        return -1
-    # Told even when the fallback serves the call: it was rejected all the same.
-    rejection = self._rejection(state, now)
-    notify_rejection(rejection)
-    if with_fallback:
-        return PCB_USE_FALLBACK
+    # Set, not raised: a raise here would add this function to every rejection's
+    # traceback, which costs more than the rest of the rejection.
     PyErr_SetObject(CircuitBreakerException, rejection)
     return -1
 

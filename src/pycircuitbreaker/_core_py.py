@@ -22,9 +22,8 @@ from ._constants import (
     MSG_METRICS_ONLY_SHARED,
     MSG_NOT_INITIALISED,
     MSG_REINIT,
-    MSG_WOULD_OPEN,
 )
-from ._events import announce, logger, notify_rejection
+from ._events import announce, log_would_open, logger, notify_rejection
 from ._fork import FORK_SAFETY
 from ._metrics import (
     BreakerMetrics,
@@ -652,7 +651,7 @@ class CircuitBreaker:
             # Another thread's error took the count to the threshold meanwhile: read
             # the clock and decide again.
         if state == _METRICS_ONLY:
-            logger.warning(MSG_WOULD_OPEN, self._id, extra={"breaker_id": self._id})
+            log_would_open(self._id)
             return
         self._announce(state, _OPEN, error)
 
@@ -719,7 +718,7 @@ class CircuitBreaker:
             else:
                 self._open(now)
         if state == _METRICS_ONLY:
-            logger.warning(MSG_WOULD_OPEN, self._id, extra={"breaker_id": self._id})
+            log_would_open(self._id)
             return
         self._announce(_CLOSED, _OPEN, cause)
 

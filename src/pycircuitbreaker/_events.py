@@ -19,6 +19,7 @@ from ._constants import (
     MSG_CALLBACK_FAILED,
     MSG_TRANSITION,
     MSG_TRANSITION_CAUSE,
+    MSG_WOULD_OPEN,
     OPEN,
 )
 from .state import STATE_BY_CODE
@@ -70,6 +71,11 @@ def notify_rejection(rejection: CircuitBreakerException) -> None:
         breaker_id = getattr(rejection.breaker, "id", None)
         logger.exception(MSG_CALLBACK_FAILED, breaker_id, "rejection hook",
                          extra={"breaker_id": breaker_id, "callback": "rejection hook"})
+
+
+def log_would_open(breaker_id: Any) -> None:
+    """Log that a METRICS_ONLY breaker would have opened here (see metrics_only())."""
+    logger.warning(MSG_WOULD_OPEN, breaker_id, extra={"breaker_id": breaker_id})
 
 
 def fire(callback: Callable[..., Any], name: str, breaker: Breaker,
