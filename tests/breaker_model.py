@@ -21,6 +21,12 @@ OPEN = CircuitBreakerState.OPEN
 HALF_OPEN = CircuitBreakerState.HALF_OPEN
 FORCED_OPEN = CircuitBreakerState.FORCED_OPEN
 DISABLED = CircuitBreakerState.DISABLED
+METRICS_ONLY = CircuitBreakerState.METRICS_ONLY
+# The states whose calls all run and are counted as when CLOSED.
+COUNTING = (CLOSED, DISABLED, METRICS_ONLY)
+# The manual controls that move a breaker to a state, by method name.
+CONTROLS = {"reset": CLOSED, "force_open": FORCED_OPEN, "disable": DISABLED,
+            "metrics_only": METRICS_ONLY}
 SINGLE_RESET = CircuitBreakerStrategy.SINGLE_RESET
 NET_ERROR = CircuitBreakerStrategy.NET_ERROR
 
@@ -234,13 +240,13 @@ class Model:
 
     Open periods: a number is every open period. A backoff policy (``BackoffSpec``) makes
     them ``timeout(0), timeout(1), ...`` over the openings since the breaker was last
-    CLOSED, FORCED_OPEN or DISABLED; the next period is planned at construction and after
+    CLOSED, FORCED_OPEN, DISABLED or METRICS_ONLY; the next period is planned at construction and after
     every transition into anything but HALF_OPEN (before its callbacks), from the number
     of openings then; jitter is drawn only at those moments.
 
     Strategies: SINGLE_RESET / NET_ERROR (or the objects ``consecutive_errors()`` /
     ``net_errors()``) count errors against ``error_threshold``. A window (``WindowSpec``)
-    ignores ``error_threshold``: while CLOSED or DISABLED every counted outcome (success,
+    ignores ``error_threshold``: while CLOSED, DISABLED or METRICS_ONLY every counted outcome (success,
     counted error, flagged result; not ignored exceptions, not late outcomes) is recorded
     as (slice, failed, slow), slow meaning ``slow_call_duration`` is set and the clock
     moved at least that much from admission (``__enter__``) to the outcome. A count
@@ -249,8 +255,12 @@ class Model:
     newest]``. After a record, ``error_count`` is the failures kept, and a CLOSED breaker
     holding at least ``minimum_calls`` opens if failures reach ``failure_rate`` of them
     or slow ones ``slow_call_rate`` of them (cause: the error, None for a success).
-    Entering CLOSED, ``reset()``, ``force_open()`` and ``disable()`` empty the window.
-    HALF_OPEN works as with every strategy.
+    Entering CLOSED, ``reset()``, ``force_open()``, ``disable()`` and ``metrics_only()``
+    empty the window. HALF_OPEN works as with every strategy.
+
+    METRICS_ONLY (``metrics_only()``) admits and counts every call as CLOSED does; where a
+    CLOSED breaker would open (at ``error_threshold``, or a window's rate) it adds one to
+    ``would_open``, sets ``error_count`` to 0, empties the window and announces nothing.
 
     Outcomes: ("rejected", state, error_count, remaining, period) / ("fallback",) /
     ("raised", exc) / ("returned", value) / ("entered",) / ("exited",) / ("no_block",).
@@ -297,8 +307,10 @@ class Model:
         # Bumped by every transition: outcomes admitted in an older generation are late.
         self.generation = 0
         self.recover_at = None
-        # Openings since last CLOSED / FORCED_OPEN / DISABLED (or since creation).
+        # Openings since last CLOSED / FORCED_OPEN / DISABLED / METRICS_ONLY (or creation).
         self.openings = 0
+        # Where a METRICS_ONLY breaker would have opened (metrics().would_open).
+        self.would_open = 0
         # The period the next opening will last, planned ahead.
         self.next_timeout = self.timeout(0)
         # The period of the latest opening (before the first: the one planned).
@@ -343,7 +355,8 @@ class Model:
         }
         backoff = (self.openings, self.next_timeout, self.open_period, self.recover_at)
         window = (list(self.records), self.newest)
-        return (self.error_count, self.success_count, self.permits, blocks, backoff, window)
+        return (self.error_count, self.success_count, self.permits, blocks, backoff, window,
+                self.would_open)
 
     def note(self, what):
         """Count ``what`` in the Hypothesis statistics (--hypothesis-show-statistics)."""
@@ -380,7 +393,7 @@ class Model:
         self.mode = new
         self.generation += 1
         self.permits = 0
-        if new in (CLOSED, FORCED_OPEN, DISABLED):
+        if new in (CLOSED, FORCED_OPEN, DISABLED, METRICS_ONLY):
             self.openings = 0  # the backoff starts over
         if new is CLOSED:
             self.empty_window()
@@ -400,6 +413,13 @@ class Model:
                 self.note("backoff: an opening held at the maximum")
         self.openings += 1
         self.announce(old, OPEN, cause)
+
+    def count_would_open(self):
+        """Where a METRICS_ONLY breaker would open: count it and start counting afresh."""
+        self.note(f"would open ({self.window.kind + ' window' if self.window else 'errors'})")
+        self.would_open += 1
+        self.error_count = 0
+        self.empty_window()
 
     def notice_recovery(self):
         """Turn OPEN into HALF_OPEN if its time has come; return whether it did."""
@@ -524,7 +544,10 @@ class Model:
         if by_rate or by_slow:
             why = "+".join(w for w, hit in (("rate", by_rate), ("slow", by_slow)) if hit)
             self.note(f"{spec.kind} window opens by {why}, {'failure' if failed else 'success'}")
-            self.open(cause if failed else None)
+            if self.mode is METRICS_ONLY:
+                self.count_would_open()
+            else:
+                self.open(cause if failed else None)
 
     def minimum_calls(self):
         spec = self.window
@@ -535,12 +558,16 @@ class Model:
     def error(self, cause, generation, started):
         if generation != self.generation:
             return  # late: admitted before the latest transition
-        if self.window is not None and self.mode in (CLOSED, DISABLED):
+        if self.window is not None and self.mode in COUNTING:
             self.record(True, started, cause)
             return
         self.error_count += 1
         if self.mode is DISABLED:
             self.note("error counted while DISABLED")
+            return
+        if self.mode is METRICS_ONLY:
+            if self.error_count >= self.error_threshold:
+                self.count_would_open()
             return
         if self.mode is HALF_OPEN or self.error_count >= self.error_threshold:
             self.note(f"opened by an error in {self.mode.name}")
@@ -549,7 +576,7 @@ class Model:
     def success(self, generation, started):
         if generation != self.generation:
             return
-        if self.mode in (CLOSED, DISABLED):
+        if self.mode in COUNTING:
             if self.window is not None:
                 self.record(False, started, None)
             elif self.strategy is NET_ERROR:

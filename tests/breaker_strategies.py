@@ -158,6 +158,7 @@ STEP_PARAMETERS = {
     "reset": st.just(()),
     "force_open": st.just(()),
     "disable": st.just(()),
+    "metrics_only": st.just(()),
     "advance": st.tuples(advances),
     # Land exactly on the recovery moment of the latest opening, or just before it.
     "to_recovery": st.tuples(st.sampled_from(["at", "just_before"])),
@@ -175,7 +176,8 @@ STEP_PARAMETERS = {
     # __init__ again, with other options: refused, and nothing changes.
     "reinit": st.just(()),
 }
-# Relative weights: calls most often; force_open / disable rarely, as they stick.
+# Relative weights: calls most often; force_open / disable / metrics_only rarely, as they
+# stick.
 STEP_KINDS = (
     ("return",) * 6
     + ("raise",) * 6
@@ -184,7 +186,7 @@ STEP_KINDS = (
     + ("with",) * 2
     + ("trip",) * 3
     + ("reset",) * 2
-    + ("force_open", "disable", "reinit")
+    + ("force_open", "disable", "metrics_only", "reinit")
     + ("advance", "to_recovery", "advance_timeout", "state") * 2
     # Re-openings from HALF_OPEN walk up the backoff sequence: one recovery moment each.
     + ("to_recovery",) * 2
@@ -203,6 +205,7 @@ CALL_HEAVY_STEP_KINDS = (
     + ("advance",) * 2
     + ("slice", "edge") * 3
     + ("disable",) * 2
+    + ("metrics_only",) * 2
     # Out of OPEN soon, to record again.
     + ("to_recovery",) * 3
     + ("reset",) * 2

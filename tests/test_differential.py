@@ -24,7 +24,8 @@ fill up and roll over):
   order; plus whole ``with`` statements in one step, whose body takes a drawn time. Open
   blocks are how half-open permits are held, how outcomes admitted before a transition
   arrive late, and how slow blocks are timed from ``__enter__`` to ``__exit__``;
-* manual control: ``trip()``, ``reset()``, ``force_open()``, ``disable()``; and
+* manual control: ``trip()``, ``reset()``, ``force_open()``, ``disable()``,
+  ``metrics_only()`` (whose would-be openings ``metrics().would_open`` counts); and
   ``__init__`` called again with other options, which must be refused and change nothing;
 * clock advances, including exact hits on the recovery boundary (of whichever backoff
   period is in force), on the start of a time window's slice (the first moment
@@ -69,8 +70,7 @@ from breaker_model import (
     ARGS,
     CALLBACKS,
     CLOSED,
-    DISABLED,
-    FORCED_OPEN,
+    CONTROLS,
     KWARGS,
     LANES,
     NET_ERROR,
@@ -313,6 +313,9 @@ def check_agreement(subject, model, step_no, read_state):
         assert state is want, f"{where} state {state} != {model.mode} {model!r}"
         # Reading the state may have announced HALF_OPEN, and changes no counter.
         assert breaker.half_open_calls == model.permits, f"{where} half_open_calls {model!r}"
+        # metrics() reads the state too: only once it was read, so it announces nothing.
+        would_open = breaker.metrics().would_open
+        assert would_open == model.would_open, f"{where} would_open {would_open} {model!r}"
     events = subject.events
     # Built only on failure; never repr() a breaker in it: that reads .state, which may
     # announce HALF_OPEN.
@@ -437,8 +440,8 @@ def run(config, options, start, steps, keys=("c", "py")):
                     got = subject_step(subject, step, raises, returns)
                     want = expected[model_of(subject).label]
                     check_outcome(subject, want, got, before, ran=kind not in ("enter", "exit"))
-        elif kind in ("trip", "reset", "force_open", "disable"):
-            forced = {"reset": CLOSED, "force_open": FORCED_OPEN, "disable": DISABLED}.get(kind)
+        elif kind in ("trip",) + tuple(CONTROLS):
+            forced = CONTROLS.get(kind)
             for model in models.values():
                 model.interrupted = False
                 if forced is None:

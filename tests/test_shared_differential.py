@@ -15,7 +15,8 @@ with ``breaker_model.Model``, step by step, on:
 
 The steps are calls (results flagged or not by ``detect_error``, errors counted, ignored
 by the exception lists, or BaseExceptions), ``trip()``, ``reset()``, ``force_open()``,
-``disable()`` and reads of the state. Time does not move: the shared breakers keep
+``disable()``, ``metrics_only()`` and reads of the state; ``metrics().would_open`` must
+count the model's would-be openings. Time does not move: the shared breakers keep
 Redis's clock, so the recovery timeout is far beyond the test, and HALF_OPEN (whose calls
 are always round trips) is left to the Redis tests of their own.
 """
@@ -26,11 +27,9 @@ import pytest
 from breaker_model import (
     BLACKLISTS,
     CALLBACKS,
-    CLOSED,
+    CONTROLS,
     DETECTORS,
-    DISABLED,
     EXCEPTION_POOL,
-    FORCED_OPEN,
     NET_ERROR,
     OPEN,
     SINGLE_RESET,
@@ -77,7 +76,8 @@ calls = st.one_of(
     st.tuples(st.just("return"), st.integers(-2, 3), st.booleans(), st.just(0)),
     st.tuples(st.just("raise"), st.sampled_from(EXCEPTION_POOL), st.booleans(), st.just(0)),
 )
-controls = st.tuples(st.sampled_from(["trip", "reset", "reset", "force_open", "disable", "state"]))
+controls = st.tuples(st.sampled_from(["trip", "reset", "reset", "force_open", "disable",
+                                     "metrics_only", "state"]))
 # Mostly calls, so that breakers trip, reject and fill their windows between controls.
 steps = st.lists(st.one_of(calls, calls, calls, calls, controls), max_size=40)
 
@@ -126,6 +126,8 @@ def check_agreement(subject, model, step_no, windowed):
     else:
         assert breaker.error_count == model.error_count, f"{where} error_count {model!r}"
     assert breaker.success_count == model.success_count, f"{where} success_count {model!r}"
+    would_open = breaker.metrics().would_open
+    assert would_open == model.would_open, f"{where} would_open {would_open} {model!r}"
     got = [(kind, args) for kind, _, args, _ in subject.events]
     want = [(kind, args) for kind, args, _ in model.events]
     assert [kind for kind, _ in got] == [kind for kind, _ in want], f"{where} {got!r} {want!r}"
@@ -161,7 +163,7 @@ def test_shared_breakers_agree_with_model(session_redis, config, options, steps)
             if kind == "trip":
                 model.trip()
             else:
-                model.force({"reset": CLOSED, "force_open": FORCED_OPEN, "disable": DISABLED}[kind])
+                model.force(CONTROLS[kind])
             for subject in subjects:
                 getattr(subject.breaker, kind)()
         for subject in subjects:

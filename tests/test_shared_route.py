@@ -204,10 +204,33 @@ def test_compiled_core_decides_from_the_view_without_python(redis_url, entries):
     assert windowed.metrics().successes == 1001
 
 
+def test_shadow_mode_calls_are_decided_on_the_view_too(impl, redis_url, client, entries):
+    # METRICS_ONLY admits as CLOSED does: quiet successes make no round trip, and the
+    # compiled core decides them in C (its Python shared state is never reached).
+    breaker = impl.CircuitBreaker(breaker_id="route-shadow", error_threshold=2,
+                                  storage=make_storage(redis_url, refresh_interval=FRESH))
+    breaker.metrics_only()
+    guarded = breaker(ok())
+    guarded()
+    before, calls, begins = evalshas(client), entries["call"], entries["begin"]
+    for _ in range(500):
+        assert guarded() == "ok"
+        assert breaker.call(ok()) == "ok"
+    assert evalshas(client) == before
+    # The pure twin's .call runs SharedState.call's fast path; the compiled core's, C.
+    assert entries["call"] == calls + (0 if impl.name == "c" else 500)
+    assert entries["begin"] == begins  # never the slow path
+    for _ in range(4):  # errors are round trips: the storage counts them
+        with pytest.raises(Boom):
+            breaker.call(fail())
+    assert evalshas(client) == before + 4
+    assert breaker.metrics().would_open == 2 and breaker.metrics().successes == 1001
+
+
 @pytest.mark.compiled
 def test_compiled_core_refuses_a_view_it_cannot_hold(redis_url):
     breaker = shared(load_impl("c"), redis_url)
-    for state, errors, calls, slows in ((7, 0, 0, 0), (-1, 0, 0, 0), (0, -1, 0, 0),
+    for state, errors, calls, slows in ((6, 0, 0, 0), (7, 0, 0, 0), (-1, 0, 0, 0), (0, -1, 0, 0),
                                         (0, 0, 1, 2), (0, 0, -1, -1)):
         with pytest.raises(ValueError, match="not a view"):
             breaker._publish(state, errors, 0, 0.0, 1e9, 0.0, calls, slows)

@@ -66,10 +66,6 @@ MSG_CALLBACK_FAILED = "circuit breaker %r: %s callback raised; ignoring it"
 MSG_TRANSITION = "circuit breaker %r: %s -> %s"
 MSG_TRANSITION_CAUSE = "circuit breaker %r: %s -> %s (%s)"
 MSG_WOULD_OPEN = "circuit breaker %r: would open (metrics only, calls still run)"
-MSG_METRICS_ONLY_SHARED = (
-    "circuit breaker {id!r}: metrics_only() is not available with storage= yet; "
-    "build the breaker without storage to try it on live traffic"
-)
 MSG_GROUP_GROWS = (
     "breaker group %r keeps more than max_breakers=%d breakers (%d): every one is open, "
     "half-open, forced open or has errors counted, and dropping it would reset it"

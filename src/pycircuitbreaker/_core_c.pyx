@@ -109,6 +109,7 @@ cdef extern from "_hot_path.h":
     int PCB_OPEN
     int PCB_FORCED_OPEN
     int PCB_DISABLED
+    int PCB_METRICS_ONLY
     int PCB_SHARED
     Py_ssize_t pcb_core_offset
     Py_ssize_t pcb_target_offset
@@ -140,7 +141,6 @@ cdef int NET_ERROR = _constants.NET_ERROR
 cdef int COUNT_WINDOW = _constants.COUNT_WINDOW
 cdef int TIME_WINDOW = _constants.TIME_WINDOW
 cdef str MSG_BOOKKEEPING_FAILED = _constants.MSG_BOOKKEEPING_FAILED
-cdef str MSG_METRICS_ONLY_SHARED = _constants.MSG_METRICS_ONLY_SHARED
 cdef str MSG_EXIT_WITHOUT_ENTER = _constants.MSG_EXIT_WITHOUT_ENTER
 cdef str MSG_NOT_INITIALISED = _constants.MSG_NOT_INITIALISED
 cdef str MSG_REINIT = _constants.MSG_REINIT
@@ -305,7 +305,8 @@ Guard calls to a dependency; open after repeated errors and fail fast.
         # 0 means no limit on concurrent trial calls.
         self.core.half_open_max_calls = config.half_open_max_calls or 0
         self.core.permits_in_use = 0
-        # Window strategies record every counted call of a CLOSED (or DISABLED) breaker.
+        # Window strategies record every counted call of a CLOSED, DISABLED or METRICS_ONLY
+        # breaker.
         self._window = window
         self.core.windowed = window is not None
         if window is not None:
@@ -404,7 +405,7 @@ Guard calls to a dependency; open after repeated errors and fail fast.
                  long long window_slows):
         """Set the view a shared breaker's calls are decided from until ``fresh_until``."""
         self._ready()
-        if not (CLOSED <= state <= DISABLED and errors >= 0
+        if not (CLOSED <= state <= METRICS_ONLY and errors >= 0
                 and 0 <= window_slows <= window_calls):
             raise ValueError(f"not a view: state {state}, errors {errors}, "
                              f"window {window_calls} calls ({window_slows} slow)")
@@ -641,7 +642,7 @@ Guard calls to a dependency; open after repeated errors and fail fast.
 
     cdef int _record_in_window(self, int failed, cause, unsigned long long generation,
                                double start) except -1:
-        """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
+        """Record a counted call's outcome in the window; open (or would open) if due."""
         cdef Window window = self._window
         cdef double now = 0.0
         cdef bint slow
@@ -1250,8 +1251,6 @@ cdef class _StorageRoute(_LocalRoute):
         return 0
 
     cdef int force(self, CircuitBreaker breaker, int state) except -1:
-        if state == METRICS_ONLY:
-            raise NotImplementedError(MSG_METRICS_ONLY_SHARED.format(id=breaker._id))
         self.shared.force(state)
         return 0
 
@@ -1278,6 +1277,7 @@ cdef void _install() except *:
     global pcb_core_offset, pcb_target_offset, PCB_CLOSED
     global pcb_admit, pcb_record_exception, pcb_record_error, pcb_record_success, pcb_now
     global pcb_only_call_path, PCB_OPEN, PCB_FORCED_OPEN, PCB_DISABLED, PCB_SHARED
+    global PCB_METRICS_ONLY
     global pcb_shared_reject, pcb_shared_exception, pcb_shared_flagged, pcb_shared_success
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
@@ -1287,6 +1287,7 @@ cdef void _install() except *:
     PCB_OPEN = OPEN
     PCB_FORCED_OPEN = FORCED_OPEN
     PCB_DISABLED = DISABLED
+    PCB_METRICS_ONLY = METRICS_ONLY
     PCB_SHARED = SHARED
     if PCB_STATES != len(STATE_BY_CODE):
         raise ImportError(f"_hot_path.h counts {PCB_STATES} states, state.py {len(STATE_BY_CODE)}")

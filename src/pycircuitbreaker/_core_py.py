@@ -19,7 +19,6 @@ from ._constants import (
     DEFAULT_RECOVERY_TIMEOUT,
     MSG_BOOKKEEPING_FAILED,
     MSG_EXIT_WITHOUT_ENTER,
-    MSG_METRICS_ONLY_SHARED,
     MSG_NOT_INITIALISED,
     MSG_REINIT,
 )
@@ -294,7 +293,8 @@ class CircuitBreaker:
         self._half_open_max_calls = config.half_open_max_calls or 0
         self._fallback = config.fallback
         self._strategy = config.strategy_code
-        # Window strategies record every counted call of a CLOSED (or DISABLED) breaker.
+        # Window strategies record every counted call of a CLOSED, DISABLED or METRICS_ONLY
+        # breaker.
         self._rule = config.rule
         self._window = window
         # Set when slow calls count: then every call is timed.
@@ -694,7 +694,7 @@ class CircuitBreaker:
 
     def _record_in_window(self, failed: int, cause: object, generation: int,
                           start: float | None) -> None:
-        """Record a CLOSED (or DISABLED) call's outcome in the window; open if due."""
+        """Record a counted call's outcome in the window; open (or would open) if due."""
         now = self._clock()
         # Calls are timed (start is set) only when _slow_call_duration is.
         slow = int(start is not None and now - start >= self._slow_call_duration)  # type: ignore[operator]
@@ -996,8 +996,6 @@ class _StorageRoute:
         self._shared.force(_OPEN)
 
     def force(self, breaker: CircuitBreaker, state: int) -> None:
-        if state == _METRICS_ONLY:
-            raise NotImplementedError(MSG_METRICS_ONLY_SHARED.format(id=breaker.id))
         self._shared.force(state)
 
     def read(self, breaker: CircuitBreaker, name: Any) -> Any:

@@ -158,6 +158,7 @@ static int PCB_CLOSED;
 static int PCB_OPEN;
 static int PCB_FORCED_OPEN;
 static int PCB_DISABLED;
+static int PCB_METRICS_ONLY;
 static int PCB_SHARED;
 static Py_ssize_t pcb_core_offset;
 static Py_ssize_t pcb_target_offset;
@@ -317,7 +318,8 @@ static PyObject *pcb_delegate(PyObject *shared_call, PyObject *func, PyObject *c
 }
 
 /* Whether a shared breaker's view, fresh at ``now``, admits calls with no round trip. */
-#define PCB_VIEW_ADMITS(core) ((core)->view_state == PCB_CLOSED || (core)->view_state == PCB_DISABLED)
+#define PCB_VIEW_ADMITS(core) ((core)->view_state == PCB_CLOSED \
+    || (core)->view_state == PCB_DISABLED || (core)->view_state == PCB_METRICS_ONLY)
 
 /* Add a windowed success to the batch; 0 when the view moved on since the call was
  * admitted, so the shared state must take it. */
@@ -360,10 +362,11 @@ static int pcb_may_open(pcb_core *core, unsigned long long epoch, int slow) {
 }
 
 /* Run func(*args, **kwargs) through a shared breaker: decided here from the view when
- * it is fresh and the call needs no round trip (a CLOSED or DISABLED admission, a
- * success with nothing to reset, a windowed success for the batch, a rejection before
- * the recovery time); everything else is the shared state's. This is the rule of
- * SharedState.call's own fast path, inline; the differential test pins the two. */
+ * it is fresh and the call needs no round trip (a CLOSED, DISABLED or METRICS_ONLY
+ * admission, a success with nothing to reset, a windowed success for the batch, a
+ * rejection before the recovery time); everything else is the shared state's. This is
+ * the rule of SharedState.call's own fast path, inline; the differential test pins the
+ * two. */
 static PyObject *pcb_shared_call(PyObject *breaker, pcb_core *core, PyObject *func,
                                  PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     /* view_fresh_until is early by the coarse clock's slack (see _publish): a view

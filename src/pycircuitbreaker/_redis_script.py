@@ -22,8 +22,8 @@ from . import _constants
 
 # Positions in the script's reply.
 (STATE, ERRORS, SUCCESSES, RECOVER_AT, OPENED_AT, EPOCH, OPENINGS, NOW, LEASES,
- OLD_STATE, NOTICED, GRANTED, WINDOW_CALLS, WINDOW_SLOWS) = range(14)
-REPLY_FIELDS = 14
+ OLD_STATE, NOTICED, GRANTED, WINDOW_CALLS, WINDOW_SLOWS, WOULD_OPEN) = range(15)
+REPLY_FIELDS = 15
 NO_STATE = -1  # OLD_STATE when the operation changed nothing
 INVALID = b"invalid"  # first item of the reply when the stored state is not valid
 
@@ -34,8 +34,8 @@ MAX_INTEGER = 2**53
 MAX_PERIOD_MS = int(_constants.MAX_SECONDS * 1000)
 
 SCRIPT = """
-local CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED = {CLOSED}, {OPEN}, {HALF_OPEN}, \
-{FORCED_OPEN}, {DISABLED}
+local CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED, METRICS_ONLY = {CLOSED}, {OPEN}, \
+{HALF_OPEN}, {FORCED_OPEN}, {DISABLED}, {METRICS_ONLY}
 local NET_ERROR = {NET_ERROR}
 local op, ttl = ARGV[1], tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -84,7 +84,7 @@ if dirty then
   -- epoch that no call admitted before can match.
   s, e, c, r, o, g, n, wc, wf, ws, wh, wn = reset_all()
 else
-  s = int(1, CLOSED, DISABLED, CLOSED)
+  s = int(1, CLOSED, METRICS_ONLY, CLOSED)
   e = int(2, 0, MAX_INTEGER, 0)
   c = int(3, 0, MAX_INTEGER, 0)
   -- Redis time may step back a little on a failover: an opening "in the future" is fine.
@@ -107,7 +107,12 @@ else
   end
 end
 -- granted: 0 rejected, 1 admitted, 2 admitted holding a trial-call lease.
-local old, noticed, granted = -1, 0, 0
+-- would: the times this operation found a METRICS_ONLY breaker would open.
+local old, noticed, granted, would = -1, 0, 0, 0
+-- The states whose calls all run and count as when CLOSED.
+local function counting(state)
+  return state == CLOSED or state == DISABLED or state == METRICS_ONLY
+end
 
 local function clear_window()
   wc, wf, ws, wh, wn = 0, 0, 0, 0, nil
@@ -215,6 +220,15 @@ local function open(timeout)
   n = n + 1
 end
 
+-- Where a METRICS_ONLY breaker would open: count it, and start counting afresh, as the
+-- opening and the closing after it would have left the counts.
+local function would_open()
+  would = would + 1
+  e = 0
+  clear_window()
+  dirty = true
+end
+
 local function notice()
   -- An OPEN breaker whose recovery time has come is HALF_OPEN, whoever notices.
   if s == OPEN and now >= r then
@@ -227,11 +241,13 @@ if op == 'error' then
   -- epoch admitted in, lease, threshold, open period (ms)
   if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
   if tonumber(ARGV[3]) == g then
-    if s == CLOSED or s == DISABLED or s == HALF_OPEN then
+    if counting(s) or s == HALF_OPEN then
       e = e + 1
       dirty = true
       if s == HALF_OPEN or (s == CLOSED and e >= tonumber(ARGV[5])) then
         open(tonumber(ARGV[6]))
+      elseif s == METRICS_ONLY and e >= tonumber(ARGV[5]) then
+        would_open()
       end
     end
   end
@@ -239,7 +255,7 @@ elseif op == 'success' then
   -- epoch admitted in, lease, strategy, recovery threshold
   if ARGV[4] ~= '' then redis.call('ZREM', KEYS[2], ARGV[4]) end
   if tonumber(ARGV[3]) == g then
-    if s == CLOSED or s == DISABLED then
+    if counting(s) then
       if tonumber(ARGV[5]) == NET_ERROR then
         if e > 0 then e = e - 1 end
       else
@@ -264,8 +280,14 @@ elseif op == 'record' then
     -- The window was evicted on its own: its totals describe calls no longer there.
     clear_window()
   end
-  if tonumber(ARGV[3]) == g and (s == CLOSED or s == DISABLED) then
+  if tonumber(ARGV[3]) == g and counting(s) then
     local outcomes, by_time, size = ARGV[4], ARGV[5] == 'time', tonumber(ARGV[6])
+    local minimum, rate, slow_rate = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+    -- Whether the window's rates are reached: ratios, as the local cores compare them.
+    local function reached()
+      return wc > 0 and wc >= minimum and (
+        wf / wc >= rate or (slow_rate >= 0 and ws / wc >= slow_rate))
+    end
     if not typed(KEYS[3], 'string')
         or (not by_time and (wc > size or wh >= size))
         or (by_time and (wn ~= nil and wn - math.floor(now / tonumber(ARGV[7])) > size
@@ -295,6 +317,9 @@ elseif op == 'record' then
         if invalid then break end
         local v = tonumber(string.sub(outcomes, i, i))
         count_record(size, v % 2, math.floor(v / 2))
+        -- A METRICS_ONLY breaker is judged after every call, as the local cores judge
+        -- it: a would-be opening starts the window afresh for the calls after it.
+        if s == METRICS_ONLY and not invalid and reached() then would_open() end
       end
     end
     if invalid then
@@ -304,12 +329,10 @@ elseif op == 'record' then
     end
     e = wf
     dirty = true
-    local slow_rate = tonumber(ARGV[10])
-    -- Ratios, as the local cores compare them.
-    if s == CLOSED and wc > 0 and wc >= tonumber(ARGV[8]) and (
-      wf / wc >= tonumber(ARGV[9]) or (slow_rate >= 0 and ws / wc >= slow_rate)
-    ) then
+    if s == CLOSED and reached() then
       open(tonumber(ARGV[11]))
+    elseif s == METRICS_ONLY and by_time and reached() then
+      would_open()
     end
   end
 elseif op == 'release' then
@@ -330,7 +353,7 @@ elseif op == 'acquire' then
         granted = 2
       end
     end
-  elseif s == CLOSED or s == DISABLED then
+  elseif counting(s) then
     granted = 1
   end
 elseif op == 'force' then
@@ -357,13 +380,14 @@ if dirty then
   if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
 end
 local leases = redis.call('ZCARD', KEYS[2])
-return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted, wc, ws}}
+return {{s, e, c, r, o, g, n, now, leases, old, noticed, granted, wc, ws, would}}
 """.format(
     CLOSED=_constants.CLOSED,
     OPEN=_constants.OPEN,
     HALF_OPEN=_constants.HALF_OPEN,
     FORCED_OPEN=_constants.FORCED_OPEN,
     DISABLED=_constants.DISABLED,
+    METRICS_ONLY=_constants.METRICS_ONLY,
     NET_ERROR=_constants.NET_ERROR,
     MAX_INTEGER=MAX_INTEGER,
     MAX_PERIOD_MS=MAX_PERIOD_MS,

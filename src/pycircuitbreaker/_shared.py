@@ -24,7 +24,7 @@ from . import _constants, _events
 from . import _redis_script as reply_fields
 from ._clock import utc_after, utc_datetime
 from ._constants import MSG_BOOKKEEPING_FAILED, MSG_INVALID_STATE
-from ._events import announce, logger, notify_rejection
+from ._events import announce, log_would_open, logger, notify_rejection
 from ._fork import FORK_SAFETY
 from ._metrics import CALL_COUNTS, BreakerMetrics, elapsed, new_tally, snapshot, tally_value
 from ._protocols import NOT_COUNTED, Breaker, outcome_of
@@ -49,6 +49,7 @@ OPEN = _constants.OPEN
 HALF_OPEN = _constants.HALF_OPEN
 FORCED_OPEN = _constants.FORCED_OPEN
 DISABLED = _constants.DISABLED
+METRICS_ONLY = _constants.METRICS_ONLY
 
 # The first item of a token: who admitted the call.
 _SHARED, _LOCAL = "shared", "local"
@@ -56,8 +57,10 @@ _SHARED, _LOCAL = "shared", "local"
 # The control that writes a stand-in's state over an invalid stored one: an OPEN or
 # HALF_OPEN stand-in opens the shared breaker anew (the cautious reading).
 _REPAIR_BY_STATE = {CLOSED: CLOSED, OPEN: OPEN, HALF_OPEN: OPEN, FORCED_OPEN: FORCED_OPEN,
-                    DISABLED: DISABLED}
+                    DISABLED: DISABLED, METRICS_ONLY: METRICS_ONLY}
 _NOT_LOCAL = ("strategy_code", "rule", "registry", "storage")
+# The states whose calls all run and are counted as when CLOSED.
+_COUNTING = (CLOSED, DISABLED, METRICS_ONLY)
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
 # Positions of the call counts SharedState keeps, in the order of _metrics.CALL_COUNTS.
 _SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(CALL_COUNTS))
@@ -102,7 +105,7 @@ class SharedState:
         # The view and until when it decides calls with no round trip (see _publish);
         # replaced whole, so a thread never reads one with the other's deadline.
         # With the epoch in which a success changes nothing (no errors counted, CLOSED
-        # or DISABLED), else None.
+        # DISABLED or METRICS_ONLY), else None.
         self._fast: tuple[View | None, float, int | None] = (None, -math.inf, None)
         self._publishing = threading.Lock()
         # Only one thread reads the shared state again at a time; the others go on with
@@ -152,6 +155,10 @@ class SharedState:
         # A success of the view's fast path needs no settling beyond counting it.
         self._plain = config.detect_error is None and rule is None
         self._dropped_counts = [0] * len(CALL_COUNTS)
+        # Would-be openings of a METRICS_ONLY breaker this process found (as transitions:
+        # each is counted by the process whose round trip found it), and its stand-ins'.
+        self._would_open = new_tally()
+        self._dropped_would_open = 0
         self._transitions = [new_tally() for _ in STATE_BY_CODE]
         self._state_since = self._clock()  # when this process saw the state change
         if isinstance(config.recovery_timeout, Backoff):
@@ -175,7 +182,7 @@ class SharedState:
             # copies into C (_hot_path.h, pcb_shared_call). Inline, as it runs on every
             # call of the pure twin.
             state = view.state  # type: ignore[union-attr]  # fresh: there is one
-            if state == CLOSED or state == DISABLED:
+            if state == CLOSED or state == DISABLED or state == METRICS_ONLY:
                 epoch = view.epoch  # type: ignore[union-attr]
                 start = now if self._slow_call_duration is not None else None
                 try:
@@ -420,7 +427,7 @@ class SharedState:
         view = yield from self._current_view()
         state = view.state
         start = self._clock() if self._slow_call_duration is not None else None
-        if state == CLOSED or state == DISABLED:
+        if state == CLOSED or state == DISABLED or state == METRICS_ONLY:
             return (_SHARED, view.epoch, "", self._windowed, start)
         if state == FORCED_OPEN or (state == OPEN and self._clock() < view.recover_at):
             return self._reject(view, with_fallback)
@@ -450,7 +457,7 @@ class SharedState:
         if granted:
             # Admitted without a lease: HALF_OPEN with no limit, or CLOSED meanwhile,
             # where a windowed breaker records the call in its window.
-            windowed = self._windowed and (view.state == CLOSED or view.state == DISABLED)
+            windowed = self._windowed and view.state in _COUNTING
             return (_SHARED, view.epoch, "", windowed, start)
         return self._reject(view, with_fallback)
 
@@ -763,7 +770,7 @@ class SharedState:
         # refresh_interval=0 reads the state on every call: no view is ever fresh.
         if self._local is None and not self._orphans and self._refresh_interval > 0:
             fresh_until = view.read_at + self._refresh_interval
-        quiet = view.errors == 0 and (view.state == CLOSED or view.state == DISABLED)
+        quiet = view.errors == 0 and view.state in _COUNTING
         self._fast = (view, fresh_until, view.epoch if quiet else None)
         try:
             self._breaker._publish(view.state, view.errors, view.epoch, view.recover_at,
@@ -785,7 +792,13 @@ class SharedState:
         self._republish()
 
     def _announce(self, reply: Any, cause: object) -> None:
-        """Fire the callbacks of a transition this process made in the storage."""
+        """Fire the callbacks of a transition this process made in the storage.
+
+        Or log and count the would-be openings of a METRICS_ONLY breaker it found.
+        """
+        for _ in range(reply[reply_fields.WOULD_OPEN]):
+            next(self._would_open)
+            log_would_open(self._config.breaker_id)
         old = reply[reply_fields.OLD_STATE]
         if old == reply_fields.NO_STATE:
             return
@@ -916,6 +929,7 @@ class SharedState:
             with self._local_lock:
                 for index, name in enumerate(CALL_COUNTS):
                     self._dropped_counts[index] += getattr(dropped, name)
+                self._dropped_would_open += dropped.would_open
 
     def metrics(self) -> BreakerMetrics:
         """Return this process's snapshot of the shared breaker: see BreakerMetrics.
@@ -928,6 +942,7 @@ class SharedState:
             local = self._local
             counts = [tally_value(tally) + dropped
                       for tally, dropped in zip(self._counts, self._dropped_counts)]
+            would_open = tally_value(self._would_open) + self._dropped_would_open
         # The calls the compiled core decided from the view on its own.
         successes, rejections, slow_calls = self._breaker._fast_counts()
         counts[_SUCCESSES] += successes
@@ -937,13 +952,14 @@ class SharedState:
             local_metrics = local.metrics()
             counts = [count + getattr(local_metrics, name)
                       for count, name in zip(counts, CALL_COUNTS)]
+            would_open += local_metrics.would_open
             time_in_state = local_metrics.time_in_state
         else:
             time_in_state = elapsed(self._clock(), self._state_since)
         transitions = [tally_value(tally) for tally in self._transitions]
         # The state is the shared one; there are no rates: the window lives in the storage.
         return snapshot(self._config.breaker_id, state, counts, (None, None), transitions,
-                        time_in_state)
+                        time_in_state, would_open)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's unsent outcomes: the parent sends them."""
@@ -970,4 +986,5 @@ _LOCAL_CONTROL: dict[int, Callable[[Breaker], None]] = {
     CLOSED: lambda breaker: breaker.reset(),
     FORCED_OPEN: lambda breaker: breaker.force_open(),
     DISABLED: lambda breaker: breaker.disable(),
+    METRICS_ONLY: lambda breaker: breaker.metrics_only(),
 }

@@ -317,12 +317,13 @@ def check_reply(reply: object) -> list[int]:
     if not (isinstance(reply, list) and len(reply) == fields.REPLY_FIELDS
             and all(type(item) is int and -fields.MAX_INTEGER <= item <= fields.MAX_INTEGER for item in reply)):
         raise ValueError(f"malformed reply from the storage: {reply!r:.200}")
-    if not (_constants.CLOSED <= reply[fields.STATE] <= _constants.DISABLED
+    if not (_constants.CLOSED <= reply[fields.STATE] <= _constants.METRICS_ONLY
             and min(reply[fields.ERRORS], reply[fields.SUCCESSES], reply[fields.OPENINGS], reply[fields.LEASES]) >= 0
             and 0 <= reply[fields.OPENED_AT] <= reply[fields.NOW] + fields.MAX_PERIOD_MS
             and 0 <= reply[fields.RECOVER_AT] <= reply[fields.OPENED_AT] + fields.MAX_PERIOD_MS
-            and fields.NO_STATE <= reply[fields.OLD_STATE] <= _constants.DISABLED
+            and fields.NO_STATE <= reply[fields.OLD_STATE] <= _constants.METRICS_ONLY
             and reply[fields.NOTICED] in (0, 1) and reply[fields.GRANTED] in (0, 1, 2)
-            and 0 <= reply[fields.WINDOW_SLOWS] <= reply[fields.WINDOW_CALLS]):
+            and 0 <= reply[fields.WINDOW_SLOWS] <= reply[fields.WINDOW_CALLS]
+            and reply[fields.WOULD_OPEN] >= 0):
         raise ValueError(f"reply from the storage out of range: {reply!r:.200}")
     return reply
