@@ -179,3 +179,27 @@ def redis_cluster(tmp_path_factory):
     cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def shm_name(request):
+    """A shared memory segment name of this test's own, unlinked when it ends."""
+    import uuid
+
+    from pycircuitbreaker._shm_segment import unlink
+
+    name = f"pcb-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    unlink(name)
+
+
+@pytest.fixture(scope="session")
+def session_shm_name():
+    """One segment name for the tests that only need breaker ids of their own."""
+    import uuid
+
+    from pycircuitbreaker._shm_segment import unlink
+
+    name = f"pcb-test-session-{uuid.uuid4().hex[:12]}"
+    yield name
+    unlink(name)

@@ -104,7 +104,7 @@ def count_on_cluster_child(index, results, impl_name, url, breaker_id, errors):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() does not exist here")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_processes_share_one_breaker_on_the_cluster(impl, redis_cluster):
-    from test_redis_processes import collect, processes
+    from test_shared_processes import collect, processes
 
     errors = 100
     breakers = ids_on_every_master(redis_cluster, f"procs-{impl.name}")

@@ -82,11 +82,23 @@ controls = st.tuples(st.sampled_from(["trip", "reset", "reset", "force_open", "d
 steps = st.lists(st.one_of(calls, calls, calls, calls, controls), max_size=40)
 
 
-def shared_subject(key, cls, config, options, url):
+def shared_subject(key, cls, config, options, storage):
     """A Subject whose breaker shares its state through a storage and an id of its own."""
-    shared = {**config, "breaker_id": f"differential-{next(IDS)}",
-              "storage": make_storage(url, refresh_interval=RECOVERY)}
+    shared = {**config, "breaker_id": f"differential-{next(IDS)}", "storage": storage()}
     return Subject(f"{key}/shared", cls, shared, options, START, observed=True)
+
+
+@pytest.fixture(params=["redis", "shared_memory"], scope="module")
+def storage(request):
+    """Make storages of one kind: Redis, or a shared memory segment."""
+    if request.param == "redis":
+        url = request.getfixturevalue("session_redis").url
+        return lambda: make_storage(url, refresh_interval=RECOVERY)
+    from pycircuitbreaker.shared_memory import SharedMemoryStorage
+
+    name = request.getfixturevalue("session_shm_name")
+    return lambda: SharedMemoryStorage(name, capacity=4096, max_window=8,
+                                       refresh_interval=RECOVERY)
 
 
 def check_call(subject, expected, got, runs_before, fallbacks_before, windowed):
@@ -142,10 +154,10 @@ def check_agreement(subject, model, step_no, windowed):
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(config=configs, options=options, steps=steps)
-def test_shared_breakers_agree_with_model(session_redis, config, options, steps):
+def test_shared_breakers_agree_with_model(storage, config, options, steps):
     windowed = isinstance(config["strategy"], WindowSpec)
     model = Model("shared", config, options, START)
-    subjects = [shared_subject(key, cls, config, options, session_redis.url)
+    subjects = [shared_subject(key, cls, config, options, storage)
                 for key, cls in implementations().items()]
     for step_no, step in enumerate(steps, 1):
         kind = step[0]

@@ -1,8 +1,10 @@
-"""Breakers shared by real processes through a real Redis, on both twins.
+"""Breakers shared by real processes through a real Redis or a shared memory segment.
 
-Every child process builds its own RedisStorage and breaker after the fork, from the
-server's URL and the twin's name, as separate application processes would. Run with
-``-s`` to see the figures the tests print.
+On both twins. Every child process builds its own storage and breaker after the fork,
+from the server's URL (or the segment's name) and the twin's name, as separate
+application processes would. Redis runs 4 processes, shared memory 8 (it is meant for
+the workers of one host, and its rounds cost no network). Run with ``-s`` to see the
+figures the tests print.
 """
 
 import importlib
@@ -32,24 +34,96 @@ pytestmark = [
 ]
 
 FORK = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
-PROCESSES, THREADS = 4, 2
+PROCESSES, THREADS = 4, 2  # for the Redis-only tests
 WAIT = 30  # seconds any one step may take before the test gives up on its children
 DEFAULT_PREFIX = "pycircuitbreaker"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shared_workers.py"
 
 
+# -- where the state is shared --------------------------------------------------------------
+
+
+class RedisBackend:
+    """Storages on one Redis server; a prefix is a namespace of its own."""
+
+    name = "redis"
+    processes = 4
+    refresh_interval = 0.01  # a view may be this stale: the bounds allow for it
+    rounds = 50
+
+    def __init__(self, url):
+        self.url = url
+
+    def storage(self, prefix=DEFAULT_PREFIX, refresh_interval=0.0):
+        from pycircuitbreaker.redis_storage import RedisStorage
+
+        # A generous socket timeout: a loaded test machine must not push calls onto the
+        # local stand-in, which would test something else. Children report fallbacks.
+        return RedisStorage.from_url(self.url, socket_timeout=5, prefix=prefix,
+                                     refresh_interval=refresh_interval)
+
+    def field(self, prefix, breaker_id, field):
+        """Return one field of a breaker's stored state, as an int (None if missing)."""
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            value = client.hget(f"{prefix}:{{{breaker_id}}}:state", field)
+            return None if value is None else int(value)
+        finally:
+            client.close()
+
+
+class SharedMemoryBackend:
+    """Storages on shared memory segments; a prefix names a segment of its own."""
+
+    name = "shared_memory"
+    processes = 8
+    refresh_interval = 0.0  # every call reads the segment
+    rounds = 100
+
+    def __init__(self, base):
+        self.base = base
+        self.names = set()
+
+    def storage(self, prefix=DEFAULT_PREFIX, refresh_interval=0.0):
+        from pycircuitbreaker.shared_memory import SharedMemoryStorage
+
+        self.names.add(f"{self.base}-{prefix}")
+        return SharedMemoryStorage(f"{self.base}-{prefix}", refresh_interval=refresh_interval)
+
+    def field(self, prefix, breaker_id, field):
+        from pycircuitbreaker._shm_segment import FIELD_NAMES
+
+        storage = self.storage(prefix)
+        offset = storage.segment.slot_of(breaker_id, 0)
+        return storage.segment.read_fields(offset)[FIELD_NAMES.index(field)]
+
+    def unlink(self):
+        from pycircuitbreaker._shm_segment import unlink
+
+        for name in self.names:
+            unlink(name)
+
+
+@pytest.fixture(params=["redis", "shared_memory"])
+def backend(request):
+    if request.param == "redis":
+        yield RedisBackend(request.getfixturevalue("redis_url"))
+        return
+    made = SharedMemoryBackend(request.getfixturevalue("shm_name"))
+    yield made
+    made.unlink()
+
+
 # -- running children -----------------------------------------------------------------------
 
 
-def shared_breaker(impl_name, url, prefix=DEFAULT_PREFIX, refresh_interval=0.01, **options):
+def shared_breaker(impl_name, backend, prefix=DEFAULT_PREFIX, refresh_interval=0.01,
+                   **options):
     """Build this process's own storage, and a breaker on it from the twin ``impl_name``."""
-    from pycircuitbreaker.redis_storage import RedisStorage
-
     core = importlib.import_module(CORE_MODULES[impl_name])
-    # A generous socket timeout: a loaded test machine must not push calls onto the
-    # local stand-in, which would test something else. Children report fallbacks.
-    storage = RedisStorage.from_url(url, socket_timeout=5, prefix=prefix,
-                                    refresh_interval=refresh_interval)
+    storage = backend.storage(prefix, refresh_interval)
     return core.CircuitBreaker(storage=storage, **options), storage
 
 
@@ -129,37 +203,22 @@ def collect(results, count, wait=WAIT, progress=None):
 
 
 def storage_for_checks(url, prefix=DEFAULT_PREFIX):
-    from pycircuitbreaker.redis_storage import RedisStorage
-
-    return RedisStorage.from_url(url, socket_timeout=5, prefix=prefix, refresh_interval=0)
-
-
-def state_field(url, prefix, breaker_id, field):
-    """Return one field of a breaker's state hash in Redis, as an int (None if missing)."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        value = client.hget(f"{prefix}:{{{breaker_id}}}:state", field)
-        return None if value is None else int(value)
-    finally:
-        client.close()
+    return RedisBackend(url).storage(prefix)
 
 
 # -- 1. an opening reaches every process ----------------------------------------------------
 
 THRESHOLD = 50
-REFRESH = 0.01
 # The failing dependency takes this long, as a real one would, so that a thread's call
 # rate (hence the allowance of one refresh interval) stays below what a breaker per
-# process would cost: PROCESSES * THRESHOLD real calls.
+# process would cost: processes * THRESHOLD real calls.
 DEPENDENCY_TIME = 0.002
 
 
-def open_together_child(index, results, impl_name, url, prefixes, start):
+def open_together_child(index, results, impl_name, backend, prefixes, start):
     opened = []
     breaker, storage = shared_breaker(
-        impl_name, url, prefixes[index], REFRESH, breaker_id="together",
+        impl_name, backend, prefixes[index], backend.refresh_interval, breaker_id="together",
         error_threshold=THRESHOLD, recovery_timeout=600,
         on_open=lambda breaker, cause: opened.append(cause),
     )
@@ -195,11 +254,13 @@ def open_together_child(index, results, impl_name, url, prefixes, start):
     }))
 
 
-def open_together(impl, url, prefixes):
-    """Run 4 processes x 2 threads of failing calls until each thread is rejected."""
-    start = FORK.Barrier(PROCESSES * THREADS)
-    with processes(open_together_child, impl.name, url, prefixes, start) as results:
-        reports = [report[2] for report in collect(results, PROCESSES)]
+def open_together(impl, backend, prefixes):
+    """Run the backend's processes x 2 threads of failing calls until each thread is rejected."""
+    count = backend.processes
+    start = FORK.Barrier(count * THREADS)
+    with processes(open_together_child, impl.name, backend, prefixes, start,
+                   count=count) as results:
+        reports = [report[2] for report in collect(results, count)]
     ran = sum(sum(report["ran"]) for report in reports)
     # After the N-th error, a call may still run if it was in flight then (one per
     # thread), or if it was admitted by a view that missed the opening: a view is at
@@ -209,50 +270,50 @@ def open_together(impl, url, prefixes):
         n / (t if t is not None else WAIT)
         for report in reports for n, t in zip(report["ran"], report["elapsed"])
     ]
-    bound = PROCESSES * THREADS + sum(math.ceil(rate * REFRESH) for rate in rates)
+    bound = count * THREADS + sum(math.ceil(rate * backend.refresh_interval) for rate in rates)
     return reports, ran - THRESHOLD, bound
 
 
-def test_an_opening_reaches_every_process_within_a_refresh(impl, redis_url):
+def test_an_opening_reaches_every_process_within_a_refresh(impl, backend):
+    count = backend.processes
     started = time.monotonic()
-    reports, extra, bound = open_together(impl, redis_url, [DEFAULT_PREFIX] * PROCESSES)
+    reports, extra, bound = open_together(impl, backend, [DEFAULT_PREFIX] * count)
     print(f"\n[{impl.name}] extra calls after the threshold: {extra} (bound {bound}); "
           f"real calls per process: {[sum(r['ran']) for r in reports]}; "
           f"{time.monotonic() - started:.2f} s")
-    assert [report["fallbacks"] for report in reports] == [0] * PROCESSES
+    assert [report["fallbacks"] for report in reports] == [0] * count
     # Every thread of every process ended on a rejection, and sees it OPEN.
     assert all(None not in report["elapsed"] for report in reports), reports
-    assert [report["state"] for report in reports] == ["OPEN"] * PROCESSES
+    assert [report["state"] for report in reports] == ["OPEN"] * count
     assert 0 <= extra <= bound
     # One opening, announced by exactly one process; errors past it were not counted.
     assert sum(report["on_open"] for report in reports) == 1
-    assert state_field(redis_url, DEFAULT_PREFIX, "together", "n") == 1
-    checker = impl.CircuitBreaker(breaker_id="together", storage=storage_for_checks(redis_url))
+    assert backend.field(DEFAULT_PREFIX, "together", "n") == 1
+    checker = impl.CircuitBreaker(breaker_id="together", storage=backend.storage())
     assert checker.error_count == THRESHOLD
 
 
-def test_breakers_of_their_own_would_fail_those_checks(impl, redis_url):
+def test_breakers_of_their_own_would_fail_those_checks(impl, backend):
     # The control: the same run with a prefix per process, i.e. nothing shared. It
     # shows the bound and the on_open count above can tell sharing from no sharing.
-    prefixes = [f"alone{index}" for index in range(PROCESSES)]
-    reports, extra, bound = open_together(impl, redis_url, prefixes)
+    prefixes = [f"alone{index}" for index in range(backend.processes)]
+    reports, extra, bound = open_together(impl, backend, prefixes)
     print(f"\n[{impl.name}] without sharing: extra calls after the threshold: {extra} "
           f"(bound {bound})")
     assert extra > bound
-    assert sum(report["on_open"] for report in reports) == PROCESSES
+    assert sum(report["on_open"] for report in reports) == backend.processes
 
 
 # -- 2. exactly K trial calls, across every process ----------------------------------------
 
 PERMITS = 2
 RECOVERY = 0.05
-ROUNDS = 50
 
 
-def trial_child(index, results, impl_name, url, prefixes, commands, start, finish):
+def trial_child(index, results, impl_name, backend, prefixes, commands, start, finish):
     half_opened = []
     breaker, storage = shared_breaker(
-        impl_name, url, prefixes[index], breaker_id="trials", error_threshold=1,
+        impl_name, backend, prefixes[index], breaker_id="trials", error_threshold=1,
         recovery_timeout=RECOVERY, half_open_max_calls=PERMITS,
         # Trial calls succeed, but it must stay HALF_OPEN from round to round.
         recovery_threshold=10**6, on_half_open=half_opened.append,
@@ -286,31 +347,33 @@ def trial_child(index, results, impl_name, url, prefixes, commands, start, finis
         results.put(("joined", index, round_, storage.fallbacks, len(half_opened)))
 
 
-def trial_rounds(impl, url, prefixes, rounds):
+def trial_rounds(impl, backend, prefixes, rounds):
     """Return, for each round, (calls run, permits held meanwhile, permits held after,
     on_half_open calls in all processes)."""
     trippers = {
-        prefix: impl.CircuitBreaker(breaker_id="trials", storage=storage_for_checks(url, prefix),
+        prefix: impl.CircuitBreaker(breaker_id="trials", storage=backend.storage(prefix),
                                     error_threshold=1, recovery_timeout=RECOVERY)
         for prefix in set(prefixes)
     }
-    commands = [FORK.Queue() for _ in range(PROCESSES)]
-    start, finish = FORK.Barrier(PROCESSES * THREADS), FORK.Event()
+    count = backend.processes
+    commands = [FORK.Queue() for _ in range(count)]
+    start, finish = FORK.Barrier(count * THREADS), FORK.Event()
     figures = []
     half_openings = 0
-    with processes(trial_child, impl.name, url, prefixes, commands, start, finish) as results:
+    with processes(trial_child, impl.name, backend, prefixes, commands, start, finish,
+                   count=count) as results:
         try:
             for round_ in range(rounds):
                 for tripper in trippers.values():
                     tripper.trip()
-                time.sleep(RECOVERY + 0.015)  # Redis TIME decides: real time must pass
+                time.sleep(RECOVERY + 0.015)  # the storage's clock decides: real time must pass
                 finish.clear()
                 for command in commands:
                     command.put(round_)
                 # A process whose callers were all rejected is done before the others
                 # have tried: its "joined" may come among the outcomes.
                 reports = []
-                while sum(r[0] != "joined" for r in reports) < PROCESSES * THREADS:
+                while sum(r[0] != "joined" for r in reports) < count * THREADS:
                     reports += collect(results, 1)
                 outcomes = [r for r in reports if r[0] != "joined"]
                 assert {outcome[2] for outcome in outcomes} == {round_}, outcomes
@@ -318,11 +381,11 @@ def trial_rounds(impl, url, prefixes, rounds):
                 held = sum(t.half_open_calls for t in trippers.values())
                 finish.set()
                 joined = [r for r in reports if r[0] == "joined"]
-                joined += collect(results, PROCESSES - len(joined))
+                joined += collect(results, count - len(joined))
                 assert [j[:3] for j in sorted(joined)] == [
-                    ("joined", index, round_) for index in range(PROCESSES)
+                    ("joined", index, round_) for index in range(count)
                 ]
-                assert [j[3] for j in sorted(joined)] == [0] * PROCESSES  # no fallbacks
+                assert [j[3] for j in sorted(joined)] == [0] * count  # no fallbacks
                 after = sum(t.half_open_calls for t in trippers.values())
                 so_far = sum(j[4] for j in joined)
                 figures.append((ran, held, after, so_far - half_openings))
@@ -337,26 +400,28 @@ def trial_rounds(impl, url, prefixes, rounds):
     return figures, trippers
 
 
-def test_exactly_k_trial_calls_across_processes_every_round(impl, redis_url):
+def test_exactly_k_trial_calls_across_processes_every_round(impl, backend):
     started = time.monotonic()
-    figures, trippers = trial_rounds(impl, redis_url, [DEFAULT_PREFIX] * PROCESSES, ROUNDS)
-    print(f"\n[{impl.name}] trial calls run per round: {sorted({f[0] for f in figures})}, "
-          f"{ROUNDS} rounds of {PROCESSES}x{THREADS} callers, "
+    rounds, count = backend.rounds, backend.processes
+    figures, trippers = trial_rounds(impl, backend, [DEFAULT_PREFIX] * count, rounds)
+    print(f"\n[{impl.name}, {backend.name}] trial calls run per round: "
+          f"{sorted({f[0] for f in figures})}, {rounds} rounds of {count}x{THREADS} callers, "
           f"{time.monotonic() - started:.2f} s")
     # Each round also moved it OPEN -> HALF_OPEN once, announced by one process only.
-    assert figures == [(PERMITS, PERMITS, 0, 1)] * ROUNDS
+    assert figures == [(PERMITS, PERMITS, 0, 1)] * rounds
     tripper = trippers[DEFAULT_PREFIX]
     assert tripper.state.name == "HALF_OPEN"
     assert tripper.success_count == PERMITS
 
 
-def test_permits_of_their_own_would_admit_more(impl, redis_url):
+def test_permits_of_their_own_would_admit_more(impl, backend):
     # The control: one round with a prefix per process lets each process run
     # min(PERMITS, THREADS) trial calls of its own, and announce its own half-opening.
-    prefixes = [f"alone{index}" for index in range(PROCESSES)]
-    figures, _ = trial_rounds(impl, redis_url, prefixes, 1)
-    permits = PROCESSES * min(PERMITS, THREADS)
-    assert figures == [(permits, permits, 0, PROCESSES)]
+    count = backend.processes
+    prefixes = [f"alone{index}" for index in range(count)]
+    figures, _ = trial_rounds(impl, backend, prefixes, 1)
+    permits = count * min(PERMITS, THREADS)
+    assert figures == [(permits, permits, 0, count)]
 
 
 # -- 3. no error is lost --------------------------------------------------------------------
@@ -365,10 +430,10 @@ ERRORS = 100_000
 COUNTING_THREADS = 4
 
 
-def count_errors_child(index, results, impl_name, url, start):
-    breaker, storage = shared_breaker(impl_name, url, breaker_id="count",
+def count_errors_child(index, results, impl_name, backend, start):
+    breaker, storage = shared_breaker(impl_name, backend, breaker_id="count",
                                       error_threshold=10**9, refresh_interval=0.1)
-    per_thread = ERRORS // PROCESSES // COUNTING_THREADS
+    per_thread = ERRORS // backend.processes // COUNTING_THREADS
     raised = [0] * COUNTING_THREADS
 
     def failing():
@@ -391,23 +456,24 @@ def count_errors_child(index, results, impl_name, url, start):
     results.put(("done", index, sum(raised), storage.fallbacks))
 
 
-def test_errors_from_many_processes_are_all_counted(impl, redis_url):
-    assert ERRORS % (PROCESSES * COUNTING_THREADS) == 0
-    start = FORK.Barrier(PROCESSES * COUNTING_THREADS + 1)
-    with processes(count_errors_child, impl.name, redis_url, start) as results:
+def test_errors_from_many_processes_are_all_counted(impl, backend):
+    count = backend.processes
+    assert ERRORS % (count * COUNTING_THREADS) == 0
+    start = FORK.Barrier(count * COUNTING_THREADS + 1)
+    with processes(count_errors_child, impl.name, backend, start, count=count) as results:
         start.wait(WAIT)
         started = time.monotonic()
         # 100,000 round trips took 23 s on an idle 2-core machine: no fixed budget, but
-        # the count in Redis must keep growing.
-        reports = collect(results, PROCESSES, progress=lambda: state_field(
-            redis_url, DEFAULT_PREFIX, "count", "e"))
+        # the stored count must keep growing.
+        reports = collect(results, count, progress=lambda: backend.field(
+            DEFAULT_PREFIX, "count", "e"))
         elapsed = time.monotonic() - started
-    print(f"\n[{impl.name}] {ERRORS} errors from {PROCESSES} processes x {COUNTING_THREADS} "
-          f"threads recorded in {elapsed:.2f} s ({ERRORS / elapsed:.0f}/s)")
-    assert sorted(report[2:] for report in reports) == [(ERRORS // PROCESSES, 0)] * PROCESSES
-    checker = impl.CircuitBreaker(breaker_id="count", storage=storage_for_checks(redis_url))
+    print(f"\n[{impl.name}, {backend.name}] {ERRORS} errors from {count} processes x "
+          f"{COUNTING_THREADS} threads recorded in {elapsed:.2f} s ({ERRORS / elapsed:.0f}/s)")
+    assert sorted(report[2:] for report in reports) == [(ERRORS // count, 0)] * count
+    checker = impl.CircuitBreaker(breaker_id="count", storage=backend.storage())
     assert checker.error_count == ERRORS
-    assert state_field(redis_url, DEFAULT_PREFIX, "count", "e") == ERRORS
+    assert backend.field(DEFAULT_PREFIX, "count", "e") == ERRORS
     assert checker.state.name == "CLOSED"
 
 
@@ -482,3 +548,77 @@ def test_shared_workers_example(impl, own_redis):
     failed = [int(re.search(r"(\d+) failed at the service", line).group(1)) for line in workers]
     assert sum(failed) < 4 * 5  # WORKERS * THRESHOLD in the example
     assert lines[-1].startswith("The breaker opened once")
+
+
+# -- 5. a process killed at any moment -------------------------------------------------------
+
+KILLS = 1000
+
+
+def ok():
+    return "ok"
+
+
+def fail_now():
+    raise Boom()
+
+
+def test_a_process_killed_mid_update_never_wedges_the_breaker(impl, shm_name):
+    # A child makes calls in a loop, most of its time inside the slot's mutex; it is
+    # SIGKILLed at a random moment, 1,000 times over. After each kill this process
+    # decides its next calls on the segment at once: never waiting out the mutex, never
+    # falling back to its local state.
+    import random
+    import signal
+
+    from pycircuitbreaker.shared_memory import SharedMemoryStorage
+
+    storage = SharedMemoryStorage(shm_name)
+    breaker = impl.CircuitBreaker(breaker_id="killed", storage=storage, error_threshold=10**9,
+                                  half_open_max_calls=1)
+    random.seed(17)
+    worst = 0.0
+    started = time.monotonic()
+    for _ in range(KILLS):
+        ready, tell = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: errors, successes and controls, until killed
+            try:
+                os.close(ready)
+                breaker.call(ok)
+                os.write(tell, b"x")
+                while True:
+                    try:
+                        breaker.call(fail_now)
+                    except Boom:
+                        pass
+                    breaker.call(ok)
+                    breaker.disable()
+                    breaker.reset()
+            finally:
+                os._exit(1)
+        os.close(tell)
+        assert os.read(ready, 1) == b"x"
+        os.close(ready)
+        time.sleep(random.random() * 0.002)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        began = time.monotonic()
+        with pytest.raises(Boom):
+            breaker.call(fail_now)
+        assert breaker.state.name in ("CLOSED", "DISABLED")
+        worst = max(worst, time.monotonic() - began)
+    elapsed = time.monotonic() - started
+    print(f"\n[{impl.name}] {KILLS} kills in {elapsed:.2f} s; updates undone: "
+          f"{storage.segment.recoveries}; slowest call after a kill: {worst * 1000:.2f} ms")
+    assert storage.fallbacks == 0  # never a mutex held by the dead, never a damaged slot
+    assert storage.segment.recoveries > 0  # kills did land inside updates
+    assert worst < 5  # a wide margin: a call takes microseconds, the mutex wait 0.25 s
+    breaker.reset()  # and it still works as a breaker
+    tripping = impl.CircuitBreaker(breaker_id="killed", storage=SharedMemoryStorage(shm_name),
+                                   error_threshold=2)
+    for _ in range(2):
+        with pytest.raises(Boom):
+            tripping.call(fail_now)
+    assert breaker.state.name == "OPEN"
+
