@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -179,6 +180,12 @@ def redis_cluster(tmp_path_factory):
     cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
     yield cluster
     cluster.stop()
+
+
+# Shared memory segments need Linux's robust process-shared mutexes; elsewhere building
+# one is an error, which test_shared_memory checks on every platform.
+requires_shared_memory = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="shared memory segments need Linux")
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from breaker_model import (
     window_spec,
 )
 from breaker_strategies import RATES
+from conftest import requires_shared_memory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import make_storage
@@ -88,7 +89,8 @@ def shared_subject(key, cls, config, options, storage):
     return Subject(f"{key}/shared", cls, shared, options, START, observed=True)
 
 
-@pytest.fixture(params=["redis", "shared_memory"], scope="module")
+@pytest.fixture(params=["redis", pytest.param("shared_memory", marks=requires_shared_memory)],
+                scope="module")
 def storage(request):
     """Make storages of one kind: Redis, or a shared memory segment."""
     if request.param == "redis":

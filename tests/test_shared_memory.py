@@ -10,12 +10,14 @@ import pickle
 import struct
 
 import pytest
-from conftest import Boom, fail, ok
+from conftest import Boom, fail, ok, requires_shared_memory
 from test_redis_storage import Log
 
 from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState, count_window
 from pycircuitbreaker.backoff import exponential_backoff
 from pycircuitbreaker.shared_memory import SegmentError, SharedMemoryStorage
+
+pytestmark = requires_shared_memory
 
 CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
                            CircuitBreakerState.HALF_OPEN)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import CORE_MODULES, Boom, core_env
+from conftest import CORE_MODULES, Boom, core_env, requires_shared_memory
 
 from pycircuitbreaker import CircuitBreakerException
 
@@ -84,12 +84,10 @@ class SharedMemoryBackend:
 
     def __init__(self, base):
         self.base = base
-        self.names = set()
 
     def storage(self, prefix=DEFAULT_PREFIX, refresh_interval=0.0):
         from pycircuitbreaker.shared_memory import SharedMemoryStorage
 
-        self.names.add(f"{self.base}-{prefix}")
         return SharedMemoryStorage(f"{self.base}-{prefix}", refresh_interval=refresh_interval)
 
     def field(self, prefix, breaker_id, field):
@@ -100,13 +98,16 @@ class SharedMemoryBackend:
         return storage.segment.read_fields(offset)[FIELD_NAMES.index(field)]
 
     def unlink(self):
-        from pycircuitbreaker._shm_segment import unlink
+        """Remove every segment of the test's, the children's included."""
+        from pycircuitbreaker._shm_segment import FOLDER, PREFIX, unlink
 
-        for name in self.names:
-            unlink(name)
+        mine = f"{PREFIX}{self.base}-"
+        for file in os.listdir(FOLDER):
+            if file.startswith(mine):
+                unlink(file[len(PREFIX):])
 
 
-@pytest.fixture(params=["redis", "shared_memory"])
+@pytest.fixture(params=["redis", pytest.param("shared_memory", marks=requires_shared_memory)])
 def backend(request):
     if request.param == "redis":
         yield RedisBackend(request.getfixturevalue("redis_url"))
@@ -563,6 +564,7 @@ def fail_now():
     raise Boom()
 
 
+@requires_shared_memory
 def test_a_process_killed_mid_update_never_wedges_the_breaker(impl, shm_name):
     # A child makes calls in a loop, most of its time inside the slot's mutex; it is
     # SIGKILLed at a random moment, 1,000 times over. After each kill this process

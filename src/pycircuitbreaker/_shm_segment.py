@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import mmap
 import os
 import stat
@@ -212,7 +211,9 @@ class Segment:
     def __init__(self, name: str, capacity: int, max_window: int) -> None:
         self.name = name
         self.path = path_of(name)
-        self._pthread = pthread()
+        self._pthread = pthread()  # first: the platform's error, where there is one
+        import fcntl  # Unix only
+
         fd = self._open()
         try:
             # An exclusive lock while a new segment is laid out; a shared one while an
