@@ -67,7 +67,7 @@ def extensions():
                 "pycircuitbreaker._core_c",
                 ["src/pycircuitbreaker/_core_c.pyx"],
                 include_dirs=["src/pycircuitbreaker"],
-                depends=["src/pycircuitbreaker/_hot_path.h"],
+                depends=["src/pycircuitbreaker/_hot_path.h", "src/pycircuitbreaker/_shm_slot.h"],
             )
         ],
         compiler_directives={"language_level": 3},
@@ -78,7 +78,8 @@ def extensions():
 # the core's build inputs and its stub: the stub would let a type checker accept
 # `import pycircuitbreaker._core_c`, which fails in that install. The sdist still carries
 # all three (MANIFEST.in names them).
-PURE_LEAVES_OUT = {"pycircuitbreaker": ["_core_c.pyx", "_hot_path.h", "_core_c.pyi"]}
+PURE_LEAVES_OUT = {"pycircuitbreaker": ["_core_c.pyx", "_hot_path.h", "_shm_slot.h",
+                                        "_core_c.pyi"]}
 
 setup(
     ext_modules=extensions(),

@@ -176,6 +176,7 @@ def test_sdist_carries_what_the_wheels_are_built_and_tested_from(sdist_members):
     # cibuildwheel builds every release wheel from the sdist and runs this suite from it.
     for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE", "PKG-INFO",
                  "src/pycircuitbreaker/_core_c.pyx", "src/pycircuitbreaker/_hot_path.h",
+                 "src/pycircuitbreaker/_shm_slot.h",
                  "src/pycircuitbreaker/_core_c.pyi", "src/pycircuitbreaker/_core_py.py",
                  "src/pycircuitbreaker/py.typed", "tests/conftest.py", "tests/test_sdist.py",
                  "tests/typing/check_decorators.py", "examples/metrics_snapshot.py",

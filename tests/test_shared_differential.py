@@ -1,11 +1,14 @@
-"""The differential test's reference model drives breakers shared through a real Redis.
+"""The differential test's reference model drives breakers shared through a real Redis,
+and through a shared memory segment.
 
 Each example builds a compiled and a pure breaker, each on a storage of its own (its own
-breaker id) with a long ``refresh_interval``, so that every call a fresh view can decide
-is decided on the shared route: in C for the compiled core, in ``SharedState.call`` for
-the pure twin; every other call is a round trip to the Lua script. A count window's
-successes are batched, and sent at once when the batch could open it. Both must agree
-with ``breaker_model.Model``, step by step, on:
+breaker id). On Redis, with a long ``refresh_interval``, so that every call a fresh view
+can decide is decided on the shared route: in C for the compiled core, in
+``SharedState.call`` for the pure twin; every other call is a round trip to the Lua
+script. A count window's successes are batched, and sent at once when the batch could
+open it. On shared memory, the compiled core decides on the slot in C whatever it can,
+and the pure twin makes every decision an update of the slot. Both must agree with
+``breaker_model.Model``, step by step, on:
 
 * the outcome of every call (the value or the very exception, a rejection and its state,
   the fallback's result), through ``.call`` and through the decorator;
@@ -99,8 +102,8 @@ def storage(request):
     from pycircuitbreaker.shared_memory import SharedMemoryStorage
 
     name = request.getfixturevalue("session_shm_name")
-    return lambda: SharedMemoryStorage(name, capacity=4096, max_window=8,
-                                       refresh_interval=RECOVERY)
+    # Every decision reads the slot: the compiled core's in C.
+    return lambda: SharedMemoryStorage(name, capacity=4096, max_window=8)
 
 
 def check_call(subject, expected, got, runs_before, fallbacks_before, windowed):

@@ -272,7 +272,6 @@ def test_bad_names_are_refused(name, error):
 @pytest.mark.parametrize("option, value, error, message", [
     ("capacity", 0, ValueError, "capacity"), ("capacity", "8", TypeError, "capacity"),
     ("max_window", 0, ValueError, "max_window"),
-    ("refresh_interval", -1, ValueError, "refresh_interval"),
     ("lease_timeout", 0, ValueError, "lease_timeout"),
 ])
 def test_bad_options_are_refused(shm_name, option, value, error, message):
@@ -308,7 +307,9 @@ def test_a_damaged_slot_is_repaired_by_the_next_control(impl, shm_name, caplog):
     breaker = impl.CircuitBreaker(breaker_id="bad", error_threshold=2, storage=storage)
     offset = storage.segment.slot_of("bad", 0)
     fields = list(FIELDS.unpack_from(storage.segment._map, offset + SLOT_STATE))
-    fields[FIELD_NAMES.index("s")] = 99  # a stray write
+    # A stray write over the state, and the summary the compiled core reads: 3 in its
+    # state bits, which alone would read FORCED_OPEN.
+    fields[FIELD_NAMES.index("s")] = fields[FIELD_NAMES.index("sm")] = 99
     FIELDS.pack_into(storage.segment._map, offset + SLOT_STATE, *fields)
     assert breaker.call(ok()) == "ok"  # decided locally, logged
     assert "not valid" in caplog.text
@@ -372,11 +373,13 @@ def test_a_stopped_process_holding_the_mutex_costs_a_bounded_wait(impl, shm_name
     try:
         assert os.read(ready, 1) == b"x"
         started = time.monotonic()
-        assert breaker.call(ok()) == "ok"  # waited, then decided locally
+        errors(breaker, 1)  # counting it needs the mutex: waited for, then counted locally
         waited = time.monotonic() - started
         assert LOCK_TIMEOUT <= waited < LOCK_TIMEOUT + 5
         started = time.monotonic()
-        errors(breaker, 3)  # the local stand-in counts, and opens
+        errors(breaker, 2)  # the local stand-in counts, and opens
+        with pytest.raises(CircuitBreakerException):
+            breaker.call(ok())
         assert time.monotonic() - started < LOCK_TIMEOUT  # no second wait: cooling off
         assert breaker.state is OPEN and storage.fallbacks >= 4
     finally:
@@ -384,3 +387,84 @@ def test_a_stopped_process_holding_the_mutex_costs_a_bounded_wait(impl, shm_name
         os.waitpid(pid, 0)
         os.close(ready)
         os.close(tell)
+
+
+# -- the compiled core decides on the slot ----------------------------------------------
+
+
+@pytest.mark.compiled
+def test_the_compiled_core_decides_on_the_slot_without_python(shm_name, monkeypatch):
+    # Successes, counted errors that open nothing, the success that resets them and
+    # rejections never reach the shared state's Python code: a compiled build that
+    # silently decided them in Python fails here.
+    from conftest import load_impl
+
+    from pycircuitbreaker._shared import SharedState
+
+    entries = []
+    for name in ("call", "begin", "end", "end_admitted"):
+        original = getattr(SharedState, name)
+
+        def counted(self, *args, __name=name, __original=original, **kwargs):
+            entries.append(__name)
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SharedState, name, counted)
+    impl = load_impl("c")
+    a, b = pair(impl, shm_name, error_threshold=5, recovery_timeout=600)
+    guarded = a(ok())
+    for _ in range(100):
+        assert guarded() == "ok" and a.call(ok()) == "ok"
+    errors(a, 2)
+    errors(b, 2)
+    assert entries == [] and b.error_count == 4  # counted on the slot, in C
+    assert a.call(ok()) == "ok"  # resets the count, in C
+    assert entries == [] and b.error_count == 0
+    errors(a, 4)
+    assert entries == []
+    with pytest.raises(Boom):
+        b.call(fail())  # the fifth opens it: the shared state's work, with the callbacks
+    assert entries == ["end_admitted", "end"] and a.state is OPEN
+    entries.clear()
+    for _ in range(50):
+        with pytest.raises(CircuitBreakerException):
+            guarded()
+    assert entries == []
+    metrics = a.metrics()
+    assert (metrics.successes, metrics.errors, metrics.rejections) == (201, 6, 50)
+
+
+@pytest.mark.compiled
+def test_the_compiled_core_takes_only_a_slot_it_can_read_safely(shm_name):
+    import mmap
+
+    from conftest import load_impl
+
+    from pycircuitbreaker._shm_segment import LAYOUT
+
+    impl = load_impl("c")
+    storage = SharedMemoryStorage(shm_name, capacity=2, max_window=1)
+    memory = storage.segment.memory
+
+    def recover():
+        pass
+
+    def fresh():
+        return impl.CircuitBreaker(breaker_id="x")
+
+    with pytest.raises(RuntimeError, match="laid out as"):
+        fresh()._use_slot(memory, 4096, LAYOUT[:-1] + (99,), recover, True)
+    with pytest.raises(BufferError, match="not writable"):
+        fresh()._use_slot(b"\0" * 8192, 4096, LAYOUT, recover, True)
+    for offset in (-64, 4096 + 8, len(memory), len(memory) - 64, 2**40):
+        with pytest.raises((ValueError, OverflowError)):
+            fresh()._use_slot(memory, offset, LAYOUT, recover, True)
+    with pytest.raises(TypeError, match="recover must be callable"):
+        fresh()._use_slot(memory, 4096, LAYOUT, None, True)
+    breaker = impl.CircuitBreaker(breaker_id="held", storage=storage)
+    with pytest.raises(RuntimeError, match="already"):
+        breaker._use_slot(memory, 4096, LAYOUT, recover, True)
+    with pytest.raises(BufferError):
+        memory.close()  # held while the breaker reads it
+    assert breaker.call(ok()) == "ok"
+    assert isinstance(memory, mmap.mmap)

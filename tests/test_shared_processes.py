@@ -38,6 +38,7 @@ PROCESSES, THREADS = 4, 2  # for the Redis-only tests
 WAIT = 30  # seconds any one step may take before the test gives up on its children
 DEFAULT_PREFIX = "pycircuitbreaker"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shared_workers.py"
+GUNICORN_EXAMPLE = EXAMPLE.with_name("gunicorn_shared_memory.py")
 
 
 # -- where the state is shared --------------------------------------------------------------
@@ -88,7 +89,7 @@ class SharedMemoryBackend:
     def storage(self, prefix=DEFAULT_PREFIX, refresh_interval=0.0):
         from pycircuitbreaker.shared_memory import SharedMemoryStorage
 
-        return SharedMemoryStorage(f"{self.base}-{prefix}", refresh_interval=refresh_interval)
+        return SharedMemoryStorage(f"{self.base}-{prefix}")  # it reads the slot every time
 
     def field(self, prefix, breaker_id, field):
         from pycircuitbreaker._shm_segment import FIELD_NAMES
@@ -624,3 +625,31 @@ def test_a_process_killed_mid_update_never_wedges_the_breaker(impl, shm_name):
             tripping.call(fail_now)
     assert breaker.state.name == "OPEN"
 
+
+
+# -- 6. gunicorn --preload, one breaker for the host ------------------------------------------
+
+
+@requires_shared_memory
+def test_gunicorn_preload_example(impl):
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    if not gunicorn.exists():
+        pytest.skip("gunicorn is not installed (the test group installs it)")
+    env = core_env(impl)
+    env["PATH"] = f"{gunicorn.parent}{os.pathsep}{env.get('PATH', '')}"
+    run = subprocess.run([sys.executable, str(GUNICORN_EXAMPLE)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    print(f"\n[{impl.name}] {GUNICORN_EXAMPLE.name}:\n{run.stdout}{run.stderr}")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    core = {"c": "cython", "py": "python"}[impl.name]
+    assert f"({core} core)" in lines[0]
+    workers = [line for line in lines if line.startswith("worker ")]
+    # One opening, in one worker, after exactly the threshold of failed calls: 5, where
+    # four breakers of their own would have let through up to 20.
+    assert sum("opened the breaker here" in line for line in workers) == 1
+    failed = sum(int(re.search(r"(\d+) failed at the dependency", line).group(1))
+                 for line in workers)
+    assert failed == 5
+    assert "The dependency saw 25 calls for 100 requests" in run.stdout
+    assert lines[-1].startswith("The breaker opened once")

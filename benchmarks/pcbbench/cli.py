@@ -10,7 +10,17 @@ import time
 from pycircuitbreaker import IMPLEMENTATION, __version__
 from pycircuitbreaker.__main__ import show_library_logs
 
-from . import chart, grouping, machine, redis_bench, redis_report, redis_results, report, timing
+from . import (
+    chart,
+    grouping,
+    host_sharing,
+    machine,
+    redis_bench,
+    redis_report,
+    redis_results,
+    report,
+    timing,
+)
 from .cell import Cell, Unavailable
 from .clients import ClientCells
 from .functions import never_error
@@ -148,6 +158,7 @@ def main(argv=None):
     if ours:
         measure_registry(results, ours, budget)
         measure_groups(results, ours, budget)
+        measure_sharing(results, ours, budget)
         measure_clients(results, budget)
         for row in ours:
             progress(f"checking {REJECTIONS:,} rejections of {row.key} for leaks")
@@ -203,6 +214,27 @@ def measure_groups(results, ours, budget):
     samples = [timing.median(s) for s in timing.measure(cells, budget)]
     for index, row in enumerate(ours):
         results.group[row.key] = tuple(samples[4 * index:4 * index + 4])
+
+
+def measure_sharing(results, ours, budget):
+    """Time a success and a counted error with the state in-process, in shared memory, in Redis."""
+    progress("starting a shared memory segment and a redis-server for the sharing cells")
+    try:
+        places = host_sharing.Places()
+    except (host_sharing.SegmentError, OSError) as error:
+        results.sharing_problem = f"shared memory: {error}"
+        return
+    try:
+        named = {(row.key, *name): cell for row in ours
+                 for name, cell in host_sharing.sharing_cells(row, places).items()}
+        for cell in named.values():
+            cell.verify()
+        progress(f"timing {len(named)} sharing cells side by side, {budget.rounds} rounds")
+        for name, samples in zip(named, timing.measure(list(named.values()), budget)):
+            results.sharing.setdefault(name[0], {})[name[1:]] = timing.median(samples)
+        results.sharing_problem = places.redis_problem and f"Redis: {places.redis_problem}"
+    finally:
+        places.close()
 
 
 def measure_clients(results, budget):

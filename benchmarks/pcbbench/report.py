@@ -4,7 +4,7 @@ import textwrap
 
 from pycircuitbreaker import IMPLEMENTATION
 
-from . import grouping
+from . import grouping, host_sharing
 from .grid import FAILED, MEASURED, NOT_APPLICABLE, UNAVAILABLE
 from .rows.original import install_dir
 from .scenarios import ASYNC_SCENARIOS, DETECT_ERROR, NET_ERROR, PLAIN, SCENARIOS, WINDOW_VARIANTS
@@ -184,6 +184,15 @@ def side_measurements(results):
                      f"group.get(key) {number(grouped)} ns vs dict.get(key) {number(lookup)} ns "
                      f"({grouped / lookup:.2f}x); group.get(key).call(f) {number(looked_up)} "
                      f"vs breaker.call(f) {number(direct)} ns")
+    for key, cells in results.sharing.items():
+        for outcome in host_sharing.OUTCOMES:
+            local = cells[("local", outcome)]
+            shown = [f"{place} {number(cells[place, outcome])} ns"
+                     + ("" if place == "local" else f" ({cells[place, outcome] / local:.2f}x)")
+                     for place in host_sharing.PLACES if (place, outcome) in cells]
+            lines.append(f"  {key}, {outcome} (decorator), state kept: " + ", ".join(shown))
+    if results.sharing_problem is not None:
+        lines.append(f"  state kept elsewhere: not measured ({results.sharing_problem})")
     if results.http is not None:
         bare, guarded, bare_memory, guarded_memory = results.http
         lines.append(f"  httpx, loopback GET ({IMPLEMENTATION} core): BreakerTransport "

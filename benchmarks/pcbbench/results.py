@@ -31,6 +31,9 @@ class Results:
     #: row key -> ns of (dict.get, group.get, breaker.call(f), group.get(key).call(f)),
     #: on the hot key of a full BreakerGroup
     group: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    #: row key -> {(place, outcome): ns/call} (see host_sharing), timed side by side
+    sharing: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
+    sharing_problem: Optional[str] = None  # why Redis (or shared memory) was left out
     #: ns per GET through a bare httpx transport and through BreakerTransport (the
     #: default core): on loopback, then in memory; or None, with why in ``http_problem``
     http: Optional[tuple[float, float, float, float]] = None

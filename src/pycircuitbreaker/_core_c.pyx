@@ -16,6 +16,7 @@ re-made after it from the fields as they are then.
 
 from types import MethodType
 
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject, PyTypeObject
 from libc.math cimport INFINITY, floor
@@ -47,6 +48,16 @@ from .backoff import Backoff
 from ._wrapping import decorate
 from .exceptions import CircuitBreakerException
 from .state import STATE_BY_CODE
+
+cdef extern from "_shm_slot.h":
+    int PCB_SHM_AVAILABLE
+    int PCB_SHM_DONE
+    int PCB_SHM_UNDO_FLAG, PCB_SHM_UPDATES, PCB_SHM_STATE, PCB_SHM_FIELDS, PCB_SHM_UNDO
+    int PCB_SHM_S, PCB_SHM_E, PCB_SHM_R, PCB_SHM_G, PCB_SHM_SUMMARY, PCB_SHM_UNDO_FIELDS
+    int PCB_SHM_QUIET
+    int PCB_SHM_SLOT_BYTES
+    int pcb_shm_error(char *slot, PyObject *recover, unsigned long long epoch,
+                      long long threshold, int closed, int metrics_only, int disabled)
 
 cdef extern from "_hot_path.h":
     ctypedef struct pcb_core:
@@ -94,6 +105,11 @@ cdef extern from "_hot_path.h":
         long long pending_calls
         long long pending_slows
         unsigned long long pending_epoch
+        char *shm_slot
+        PyObject *shm_recover
+        int shm_real_clock
+        int shm_net_error
+        int shm_paused
 
     ctypedef struct pcb_target:
         pass
@@ -123,6 +139,8 @@ cdef extern from "_hot_path.h":
     int (*pcb_shared_exception)(object, object, unsigned long long, double) except -1
     int (*pcb_shared_flagged)(object, object, unsigned long long, double) except -1
     int (*pcb_shared_success)(object, unsigned long long, double) except -1
+    int (*pcb_shm_exception)(object, object, unsigned long long, double) except -1
+    int (*pcb_shm_reject)(object, bint, int, long long, double) except -1
     void pcb_target_set(pcb_target *target, object breaker, object func)
     int pcb_install(PyTypeObject *breaker_type, PyTypeObject *wrapper_type) except -1
     void PyErr_SetObject(object type, object value)
@@ -230,6 +248,11 @@ Guard calls to a dependency; open after repeated errors and fail fast.
     cdef unsigned long long _would_open
     cdef object _shared_call
     cdef double _view_recovers_wall
+    cdef object _shm_recover
+    # The segment's memory, held (exported) while the core reads its slot in C: the
+    # mapping can be neither closed nor resized meanwhile.
+    cdef Py_buffer _shm_memory
+    cdef bint _shm_held
     cdef bint _quiet_published
     cdef unsigned long long _quiet_generation
     cdef bint _init_started
@@ -338,6 +361,8 @@ Guard calls to a dependency; open after repeated errors and fail fast.
         self._quiet_published = False
         self._shared = None
         self.core.shared_call = NULL
+        self.core.shm_slot = NULL
+        self.core.shm_paused = 0
         # Nothing published yet: every call goes to the shared state (see _publish).
         self.core.view_state = CLOSED
         self.core.view_fresh_until = -INFINITY
@@ -372,6 +397,9 @@ Guard calls to a dependency; open after repeated errors and fail fast.
 
     def __dealloc__(self):
         PyMem_Free(self.core.pending)
+        if self._shm_held:
+            self._shm_held = False
+            PyBuffer_Release(&self._shm_memory)
 
     cdef inline int _ready(self) except -1:
         """Refuse to work until __init__ has set every field."""
@@ -448,9 +476,48 @@ Guard calls to a dependency; open after repeated errors and fail fast.
         return (epoch, digits, calls, slows)
 
     def _fast_counts(self):
-        """Return (successes, rejections, slow calls) of shared calls decided here."""
+        """Return (successes, rejections, slow calls, errors) of shared calls decided here."""
         self._ready()
-        return (self.core.successes, self.core.rejections, self.core.slow_calls)
+        return (self.core.successes, self.core.rejections, self.core.slow_calls,
+                self.core.errors)
+
+    def _use_slot(self, memory, Py_ssize_t offset, layout, recover, real_clock):
+        """Decide the calls this core can on the shared memory slot at ``offset`` of ``memory``.
+
+        ``memory`` is the segment's writable mapping, held until the breaker is gone;
+        ``layout`` is _shm_segment.LAYOUT, which must be the one _shm_slot.h reads;
+        ``recover()`` undoes the update of a process that died holding the slot's
+        mutex; ``real_clock`` says the segment's clock is the host's monotonic one.
+        """
+        expected = (PCB_SHM_UNDO_FLAG, PCB_SHM_UPDATES, PCB_SHM_STATE, PCB_SHM_FIELDS,
+                    PCB_SHM_UNDO, PCB_SHM_S, PCB_SHM_E, PCB_SHM_R, PCB_SHM_G,
+                    PCB_SHM_SUMMARY, PCB_SHM_UNDO_FIELDS, PCB_SHM_QUIET)
+        if not PCB_SHM_AVAILABLE or tuple(layout) != expected:
+            raise RuntimeError(f"the compiled core reads shared memory slots laid out as "
+                               f"{expected}, not {tuple(layout)}: rebuild it from this "
+                               f"source (or it has no shared memory on this platform)")
+        if not callable(recover):
+            raise TypeError(f"recover must be callable, got {recover!r}")
+        if self._shm_held:
+            raise RuntimeError("this breaker decides on a shared memory slot already")
+        PyObject_GetBuffer(memory, &self._shm_memory, PyBUF_WRITABLE)
+        cdef char *slot = <char *>self._shm_memory.buf + offset
+        # Every byte the C code touches lies in the mapping, each field aligned.
+        if not (0 <= offset <= self._shm_memory.len - PCB_SHM_SLOT_BYTES
+                and <size_t>slot % 64 == 0):
+            PyBuffer_Release(&self._shm_memory)
+            raise ValueError(f"offset {offset} is not a slot of a {self._shm_memory.len}-byte "
+                             f"mapping")
+        self._shm_held = True
+        self._shm_recover = recover
+        self.core.shm_recover = <PyObject *>recover
+        self.core.shm_real_clock = 1 if real_clock else 0
+        self.core.shm_net_error = 1 if self.core.strategy == NET_ERROR else 0
+        self.core.shm_slot = slot
+
+    def _pause_slot(self, paused):
+        """Hand every call to the shared state while ``paused`` (its local stand-in decides)."""
+        self.core.shm_paused = 1 if paused else 0
 
     # -- slow paths, called back from the C hot path ------------------------------
 
@@ -1048,6 +1115,37 @@ cdef inline object _start(CircuitBreaker self, double start):
     return start if self.core.timed else None
 
 
+cdef int _shared_slot_exception(object breaker, object error, unsigned long long epoch,
+                        double start) except -1:
+    """Count a counted error of a call admitted on a shared memory slot there, in C.
+
+    Unless it would open the breaker, or the slot is busy: then the shared state does.
+    """
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    # _rules.counts_as_error, inline, as in _record_exception.
+    if not ((self._whitelist and isinstance(error, self._whitelist))
+            or (self._blacklist and not isinstance(error, self._blacklist))):
+        if pcb_shm_error(self.core.shm_slot, self.core.shm_recover, epoch,
+                         self.core.error_threshold, CLOSED, METRICS_ONLY,
+                         DISABLED) == PCB_SHM_DONE:
+            self.core.errors += 1
+            return 0
+    self._shared.end_admitted(<long long>epoch, None, error)
+    return 0
+
+
+cdef int _shared_slot_reject(object breaker, bint with_fallback, int state, long long errors,
+                     double remaining) except -1:
+    """Reject a call from a shared memory slot's state, as _shared_reject does from a view."""
+    cdef CircuitBreaker self = <CircuitBreaker>breaker
+    cdef double now = pcb_monotonic()
+    self.core.view_state = state
+    self.core.view_errors = errors
+    self.core.view_recover_at = now + remaining
+    self._view_recovers_wall = pcb_wall() + remaining
+    return _shared_reject(breaker, with_fallback, now)
+
+
 cdef int _shared_exception(object breaker, object error, unsigned long long epoch,
                            double start) except -1:
     cdef CircuitBreaker self = <CircuitBreaker>breaker
@@ -1279,6 +1377,7 @@ cdef void _install() except *:
     global pcb_only_call_path, PCB_OPEN, PCB_FORCED_OPEN, PCB_DISABLED, PCB_SHARED
     global PCB_METRICS_ONLY
     global pcb_shared_reject, pcb_shared_exception, pcb_shared_flagged, pcb_shared_success
+    global pcb_shm_exception, pcb_shm_reject
     cdef CircuitBreaker breaker = CircuitBreaker.__new__(CircuitBreaker)
     cdef CircuitWrapper wrapper = CircuitWrapper.__new__(CircuitWrapper, breaker, None)
     pcb_core_offset = <char *>&breaker.core - <char *><PyObject *>breaker
@@ -1301,6 +1400,8 @@ cdef void _install() except *:
     pcb_shared_exception = _shared_exception
     pcb_shared_flagged = _shared_flagged
     pcb_shared_success = _shared_success
+    pcb_shm_exception = _shared_slot_exception
+    pcb_shm_reject = _shared_slot_reject
     pcb_install(<PyTypeObject *>CircuitBreaker, <PyTypeObject *>CircuitWrapper)
 
 

@@ -425,9 +425,16 @@ class CircuitBreaker:
         """Return the windowed outcomes batched by the core: none in this twin."""
         return None
 
-    def _fast_counts(self) -> tuple[int, int, int]:
-        """Return (successes, rejections, slow calls) decided by the core: none here."""
-        return (0, 0, 0)
+    def _fast_counts(self) -> tuple[int, int, int, int]:
+        """Return (successes, rejections, slow calls, errors) decided by the core: none here."""
+        return (0, 0, 0, 0)
+
+    def _use_slot(self, memory: Any, offset: int, layout: tuple[int, ...],
+                  recover: Callable[[], None], real_clock: bool) -> None:
+        """Take a shared memory slot to decide on in C: this twin decides in _shared."""
+
+    def _pause_slot(self, paused: bool) -> None:
+        """Stop (or go back to) deciding on the slot in C: this twin never does."""
 
     def __enter__(self) -> Self:
         """Guard a ``with`` block like a call: rejected, counted and permitted alike."""

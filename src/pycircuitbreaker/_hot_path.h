@@ -9,6 +9,7 @@
 #define PCB_HOT_PATH_H
 
 #include <Python.h>
+#include "_shm_slot.h"
 
 #if defined(_WIN32)
 #include <windows.h>
@@ -136,6 +137,15 @@ typedef struct {
     long long pending_calls;
     long long pending_slows;
     unsigned long long pending_epoch;
+    /* A breaker on a shared memory segment: its slot, decided on directly (see
+     * pcb_shm_call); NULL otherwise. ``shm_recover`` (borrowed) undoes the update of a
+     * process that died holding the slot's mutex; times are compared here only when
+     * the segment's clock is the host's (``shm_real_clock``). */
+    char *shm_slot;
+    PyObject *shm_recover;
+    int shm_real_clock;
+    int shm_net_error;
+    int shm_paused; /* the shared state's local stand-in decides: hand every call over */
 } pcb_core;
 
 /* pcb_admit's answer: the state a call runs in, PCB_PERMIT added when it holds a
@@ -185,6 +195,12 @@ static int (*pcb_shared_exception)(PyObject *breaker, PyObject *error,
 static int (*pcb_shared_flagged)(PyObject *breaker, PyObject *result,
                                  unsigned long long epoch, double start);
 static int (*pcb_shared_success)(PyObject *breaker, unsigned long long epoch, double start);
+/* A shared memory slot's slow paths (Cython): an exception of a call admitted on the
+ * slot, and a rejection read from it. */
+static int (*pcb_shm_exception)(PyObject *breaker, PyObject *error,
+                                unsigned long long epoch, double start);
+static int (*pcb_shm_reject)(PyObject *breaker, int with_fallback, int state,
+                             long long errors, double remaining);
 
 #define PCB_CORE(breaker) ((pcb_core *)((char *)(breaker) + pcb_core_offset))
 
@@ -361,6 +377,60 @@ static int pcb_may_open(pcb_core *core, unsigned long long epoch, int slow) {
         || (core->timed && (double)slows / (double)calls >= core->slow_call_rate);
 }
 
+/* Run func(*args, **kwargs) through a breaker on a shared memory slot: decided here on
+ * the slot when its summary says how (a CLOSED, DISABLED or METRICS_ONLY admission; a
+ * success with nothing to reset, or one that resets the count; an error that opens
+ * nothing, counted in the slot; a rejection while FORCED_OPEN, or OPEN before the
+ * recovery time), else the shared state's, like every windowed or detect_error call. */
+static PyObject *pcb_shm_call(PyObject *breaker, pcb_core *core, PyObject *func,
+                              PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    char *slot = core->shm_slot;
+    long long summary = pcb_shm_checked_summary(slot);
+    int state = (int)(summary & 0xf);
+    unsigned long long epoch = (unsigned long long)summary >> PCB_SHM_EPOCH_SHIFT;
+    PyObject *result;
+    if (summary < 0 || core->shm_paused || core->windowed || core->detect_error != NULL)
+        return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
+    if (state == PCB_CLOSED || state == PCB_DISABLED || state == PCB_METRICS_ONLY) {
+        result = PyObject_Vectorcall(func, args, nargsf, kwnames);
+        if (result == NULL) {
+            pcb_after_exception(pcb_shm_exception, breaker, epoch, 0.0);
+            return NULL;
+        }
+        /* Nothing to reset if the slot is as quiet now as when the call was admitted;
+         * else the success resets what other processes counted meanwhile. */
+        if ((summary & PCB_SHM_QUIET && pcb_shm_checked_summary(slot) == summary)
+                || pcb_shm_success(slot, core->shm_recover, epoch, core->shm_net_error,
+                                   PCB_CLOSED, PCB_METRICS_ONLY, PCB_DISABLED) == PCB_SHM_DONE) {
+            core->successes++;
+            return result;
+        }
+        if (pcb_shared_success(breaker, epoch, 0.0) < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        return result;
+    }
+    if (state == PCB_FORCED_OPEN || (state == PCB_OPEN && core->shm_real_clock)) {
+        long long errors = pcb_shm_peek(slot, PCB_SHM_E);
+        double remaining = 0.0;
+        if (state == PCB_OPEN) {
+            long long recover_at = pcb_shm_peek(slot, PCB_SHM_R);
+            long long now = pcb_shm_now_ms();
+            /* A recovery time read after a transition is another period's: read again
+             * in the shared state, as is a trial call. */
+            if (pcb_shm_summary(slot) != summary || now >= recover_at)
+                return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
+            remaining = (double)(recover_at - now) / 1000.0;
+        }
+        if (pcb_shm_reject(breaker, core->fallback != NULL, state, errors, remaining)
+                == PCB_USE_FALLBACK)
+            return PyObject_Vectorcall(core->fallback, args, nargsf, kwnames);
+        return NULL;
+    }
+    return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
+}
+
 /* Run func(*args, **kwargs) through a shared breaker: decided here from the view when
  * it is fresh and the call needs no round trip (a CLOSED, DISABLED or METRICS_ONLY
  * admission, a success with nothing to reset, a windowed success for the batch, a
@@ -369,13 +439,16 @@ static int pcb_may_open(pcb_core *core, unsigned long long epoch, int slow) {
  * two. */
 static PyObject *pcb_shared_call(PyObject *breaker, pcb_core *core, PyObject *func,
                                  PyObject *const *args, size_t nargsf, PyObject *kwnames) {
-    /* view_fresh_until is early by the coarse clock's slack (see _publish): a view
-     * fresh on the coarse clock is fresh on the precise one too. */
-    double now = pcb_monotonic_coarse();
+    double now;
     double start = 0.0;
     unsigned long long epoch = core->view_epoch;
     PyObject *result;
     int slow = 0;
+    if (core->shm_slot != NULL)
+        return pcb_shm_call(breaker, core, func, args, nargsf, kwnames);
+    /* view_fresh_until is early by the coarse clock's slack (see _publish): a view
+     * fresh on the coarse clock is fresh on the precise one too. */
+    now = pcb_monotonic_coarse();
     if (!(now < core->view_fresh_until))
         return pcb_delegate(core->shared_call, func, args, nargsf, kwnames);
     if (!PCB_VIEW_ADMITS(core)) {

@@ -138,6 +138,10 @@ class SharedState:
                 repr(float(rule.failure_rate)),
                 repr(float(rule.slow_call_rate)) if rule.slow_call_duration is not None else "-1",
             )
+        # Whether the view a call was admitted on may settle its success with no round
+        # trip. Not when the compiled core admits calls on a shared memory slot, with no
+        # view read: there a success settles on the slot, as of when it ends.
+        self.view_settles = True
         self._pending: list[tuple[int, int]] = []  # (epoch, outcome digit) of calls not yet sent
         # (epoch, calls, failures, slow calls) of the batch's newest epoch (see _may_open).
         self._tally = _NO_TALLY
@@ -273,7 +277,7 @@ class SharedState:
 
     def _settled_by_view(self, epoch: int) -> bool:
         """Return whether a success admitted in ``epoch`` changes nothing, as far as the view knows."""
-        return self._fast[2] == epoch
+        return self.view_settles and self._fast[2] == epoch
 
     def begin(self, with_fallback: bool) -> Any:
         """Admit a call and return its token; None means: run the fallback; or reject."""
@@ -763,6 +767,8 @@ class SharedState:
         every call comes here. Called with ``_publishing`` held, so views are published
         in the order they were kept.
         """
+        # A core deciding on a shared memory slot leaves it alone meanwhile too.
+        self._breaker._pause_slot(self._local is not None or bool(self._orphans))
         view = self._view
         if view is None:
             return
@@ -943,11 +949,12 @@ class SharedState:
             counts = [tally_value(tally) + dropped
                       for tally, dropped in zip(self._counts, self._dropped_counts)]
             would_open = tally_value(self._would_open) + self._dropped_would_open
-        # The calls the compiled core decided from the view on its own.
-        successes, rejections, slow_calls = self._breaker._fast_counts()
+        # The calls the compiled core decided on its own (from the view, or a slot).
+        successes, rejections, slow_calls, errors = self._breaker._fast_counts()
         counts[_SUCCESSES] += successes
         counts[_REJECTIONS] += rejections
         counts[_SLOW_CALLS] += slow_calls
+        counts[_ERRORS] += errors
         if local is not None:
             local_metrics = local.metrics()
             counts = [count + getattr(local_metrics, name)

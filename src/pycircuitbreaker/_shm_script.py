@@ -4,7 +4,8 @@ Each operation runs with the slot's mutex held (see _shm_segment), takes the sam
 arguments and gives the same reply as the Lua script, so the shared-state engine
 (_shared) drives a segment exactly as it drives Redis; the differential test holds both
 to the model. Time is the host's monotonic clock, one for every process, in ms; the
-reply turns its times into wall-clock ms as Redis's TIME gives them.
+reply turns its times into wall-clock ms, as Redis's TIME gives them, by the segment's
+fixed offset (see _shm_segment).
 
 Nothing read from the slot is trusted: a field out of its range makes the operation
 stop with ``('invalid', field)``, except ``force``, which starts from a new CLOSED state
@@ -20,11 +21,10 @@ from typing import Any, Callable
 
 from . import _constants
 from ._redis_script import MAX_INTEGER, MAX_PERIOD_MS, NO_STATE
-from ._shm_segment import FIELD_NAMES, MAX_LEASES, SLICE
+from ._shm_segment import COUNTING, FIELD_NAMES, MAX_LEASES, SLICE, summary
 
 CLOSED, OPEN, HALF_OPEN = _constants.CLOSED, _constants.OPEN, _constants.HALF_OPEN
-DISABLED, METRICS_ONLY = _constants.DISABLED, _constants.METRICS_ONLY
-COUNTING = (CLOSED, DISABLED, METRICS_ONLY)
+METRICS_ONLY = _constants.METRICS_ONLY
 _SLICE = struct.Struct("<III")
 MAX_UINT32 = 2**32 - 1
 
@@ -53,7 +53,8 @@ class Run:
         self.leases = leases  # deadline, digest, deadline, digest, ...
         self.window = window
         self.invalid: str | None = None
-        (s, e, c, r, o, g, n, wc, wf, ws, wh, wn, wn_set, wz) = fields
+        # The summary is written from the others, never read.
+        (s, e, c, r, o, g, n, wc, wf, ws, wh, wn, wn_set, wz, _) = fields
         self.s = self._int("s", s, CLOSED, METRICS_ONLY)
         self.e = self._int("e", e, 0, MAX_INTEGER)
         self.c = self._int("c", c, 0, MAX_INTEGER)
@@ -92,7 +93,8 @@ class Run:
         """Return the fields to write back, in FIELD_NAMES order."""
         wn = self.wn
         return (self.s, self.e, self.c, self.r, self.o, self.g, self.n, self.wc, self.wf,
-                self.ws, self.wh, 0 if wn is None else wn, int(wn is not None), self.wz)
+                self.ws, self.wh, 0 if wn is None else wn, int(wn is not None), self.wz,
+                summary(self.s, self.e, self.g))
 
     # -- leases --------------------------------------------------------------------
 
@@ -362,4 +364,4 @@ _OPERATIONS: dict[str, Callable[..., None]] = {"error": Run.error, "success": Ru
                                                "acquire": Run.acquire, "force": Run.force}
 
 assert FIELD_NAMES == ("s", "e", "c", "r", "o", "g", "n", "wc", "wf", "ws", "wh", "wn",
-                       "wn_set", "wz")
+                       "wn_set", "wz", "sm")

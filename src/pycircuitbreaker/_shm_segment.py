@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from . import _constants
 from ._validate import describe
 
 MAGIC = b"pcb-shm\0"
@@ -46,19 +47,32 @@ SLICE = 12
 # locally.
 LOCK_TIMEOUT = 0.25
 
-# The header: magic, version, capacity, max window (calls or slices), slot size; then,
-# at HEADER_MUTEX, the mutex that guards the directory (allocating slots).
-_HEADER = struct.Struct("<8sIIII")
+# The header: magic, version, capacity, max window (calls or slices), slot size, and the
+# wall clock's lead on the monotonic one when the segment was made (ms: wall-clock times
+# in replies, such as when the breaker opened, are monotonic ones plus this, so that
+# every reply agrees on them); then, at HEADER_MUTEX, the mutex that guards the
+# directory (allocating slots).
+_HEADER = struct.Struct("<8sIIIIq")
 HEADER_MUTEX = 64
 MUTEX_BYTES = 64  # room for a pthread_mutex_t on every platform it exists on
 HEADER_BYTES = 4096
 
 # A slot: its mutex; whether it is taken and its id; the undo flag; the fields and their
-# undo copy; the leases (deadline ms, id digest) and their undo copy; the window.
+# undo copy; the leases (deadline ms, id digest) and their undo copy; the window. The
+# last field, the summary, is what the compiled core reads with no lock (see
+# _shm_slot.h): state, whether a success changes nothing, and epoch, in one word.
 FIELD_NAMES = ("s", "e", "c", "r", "o", "g", "n", "wc", "wf", "ws", "wh", "wn", "wn_set",
-               "wz")
-FIELDS = struct.Struct(f"<{len(FIELD_NAMES)}q")
-LEASES = struct.Struct(f"<{2 * MAX_LEASES}q")
+               "wz", "sm")
+# Native layout, written by write_fields with one memcpy of the packed bytes (never
+# pack_into, which zeroes the whole struct first): each aligned 8-byte field goes from
+# its old value to its new one in one store, so the compiled core, reading with no lock,
+# never sees half of one, nor a zero in between.
+FIELDS = struct.Struct(f"@{len(FIELD_NAMES)}q")
+LEASES = struct.Struct(f"@{2 * MAX_LEASES}q")
+# The summary word: state in bits 0-3, QUIET when a success changes nothing, the epoch
+# (its low EPOCH_BITS bits) from bit 8 on.
+QUIET = 0x10
+EPOCH_BITS = 55
 _TAKEN = struct.Struct("<II")  # taken flag, id length
 _UNDO = struct.Struct("<I")
 SLOT_MUTEX = 0
@@ -68,6 +82,8 @@ SLOT_UNDO_FLAG = SLOT_ID + MAX_ID_BYTES
 # Bumped by every update: a caller that waited out LOCK_TIMEOUT while it grew was only
 # queued behind live updates, and waits again.
 SLOT_UPDATES = SLOT_UNDO_FLAG + 4
+# The undo flag: what the undo copy holds (the compiled core copies only the fields).
+UNDO_ALL, UNDO_FIELDS = 1, 2
 SLOT_STATE = SLOT_UNDO_FLAG + 8
 STATE_BYTES = FIELDS.size + LEASES.size  # fields, then leases: undone together
 SLOT_UNDO = SLOT_STATE + STATE_BYTES
@@ -223,7 +239,7 @@ class Segment:
                 size = os.fstat(fd).st_size
                 if size == 0:
                     self._make(fd, capacity, max_window)
-                self.capacity, self.max_window, self.slot_size = self._check(
+                self.capacity, self.max_window, self.slot_size, self.wall_offset = self._check(
                     fd, capacity, max_window)
                 self._map = mmap.mmap(fd, HEADER_BYTES + self.capacity * self.slot_size)
             finally:
@@ -273,12 +289,14 @@ class Segment:
                 self._pthread.init(base + HEADER_BYTES + index * size + SLOT_MUTEX)
             del anchor
             # The magic last: a segment whose making was cut short is never taken for one.
-            _HEADER.pack_into(view, 0, MAGIC, LAYOUT_VERSION, capacity, max_window, size)
+            _HEADER.pack_into(view, 0, MAGIC, LAYOUT_VERSION, capacity, max_window, size,
+                              time.time_ns() // 1_000_000 - time.monotonic_ns() // 1_000_000)
 
-    def _check(self, fd: int, capacity: int, max_window: int) -> tuple[int, int, int]:
-        """Return (capacity, max window, slot size) of the segment, if this process can use it."""
+    def _check(self, fd: int, capacity: int, max_window: int) -> tuple[int, int, int, int]:
+        """Return (capacity, max window, slot size, wall offset) of the segment, if usable here."""
         with mmap.mmap(fd, HEADER_BYTES, access=mmap.ACCESS_READ) as view:
-            magic, version, made_capacity, made_window, size = _HEADER.unpack_from(view, 0)
+            magic, version, made_capacity, made_window, size, wall_offset = _HEADER.unpack_from(
+                view, 0)
         file_size = os.fstat(fd).st_size
         if magic != MAGIC:
             raise SegmentError(
@@ -296,12 +314,7 @@ class Segment:
         if size != slot_size(made_window) or file_size < HEADER_BYTES + made_capacity * size:
             raise SegmentError(f"shared memory segment {self.name!r} is damaged: remove "
                                f"{self.path}, or choose another name")
-        return made_capacity, made_window, size
-
-    def close(self) -> None:
-        """Unmap the segment from this process."""
-        del self._anchor
-        self._map.close()
+        return made_capacity, made_window, size, wall_offset
 
     # -- the directory -------------------------------------------------------------
 
@@ -349,9 +362,10 @@ class Segment:
         self._map[offset + SLOT_UNDO_FLAG:offset + SLOT_WINDOW] = bytes(SLOT_WINDOW - SLOT_UNDO_FLAG)
         fields = dict.fromkeys(FIELD_NAMES, 0)
         fields["o"] = fields["g"] = now
+        fields["sm"] = summary(0, 0, now)
         # The window of a slot never taken is zeros still, as ftruncate made it: its pages
         # cost no memory until the breaker's window uses them.
-        FIELDS.pack_into(self._map, offset + SLOT_STATE, *fields.values())
+        self.write_fields(offset, fields.values())
         self._map[offset + SLOT_ID:offset + SLOT_ID + len(encoded)] = encoded
         # Taken last: a crash before it leaves the slot free.
         _TAKEN.pack_into(self._map, offset + SLOT_TAKEN, 1, len(encoded))
@@ -378,7 +392,7 @@ class Segment:
         # The undo copy first, then the flag that says it is valid.
         undo, state = offset + SLOT_UNDO, offset + SLOT_STATE
         self._map[undo:undo + STATE_BYTES] = self._map[state:state + STATE_BYTES]
-        _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, 1)
+        _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, UNDO_ALL)
 
     def end(self, offset: int, completed: bool) -> None:
         """Unlock a slot after an update; one cut short by an exception is undone."""
@@ -392,16 +406,22 @@ class Segment:
         finally:
             self._pthread.unlock(self._base + offset + SLOT_MUTEX)
 
+    def recover_dead(self, offset: int) -> None:
+        """Undo the update of a process that died holding the slot's mutex; the caller holds it."""
+        self._recover(offset)
+
     def _recover(self, offset: int) -> None:
         """Put back the fields an unfinished update changed, and empty the window."""
-        if _UNDO.unpack_from(self._map, offset + SLOT_UNDO_FLAG)[0]:
+        copied = _UNDO.unpack_from(self._map, offset + SLOT_UNDO_FLAG)[0]
+        if copied:
             self.recoveries += 1
+            size = FIELDS.size if copied == UNDO_FIELDS else STATE_BYTES
             undo, state = offset + SLOT_UNDO, offset + SLOT_STATE
-            self._map[state:state + STATE_BYTES] = self._map[undo:undo + STATE_BYTES]
+            self._map[state:state + size] = self._map[undo:undo + size]
             fields = list(FIELDS.unpack_from(self._map, state))
             for name in ("wc", "wf", "ws", "wh", "wn", "wn_set", "wz"):
                 fields[FIELD_NAMES.index(name)] = 0
-            FIELDS.pack_into(self._map, state, *fields)
+            self.write_fields(offset, fields)
             window = offset + SLOT_WINDOW
             self._map[window:window + self.max_window * SLICE] = bytes(self.max_window * SLICE)
             _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, 0)
@@ -412,7 +432,8 @@ class Segment:
         return FIELDS.unpack_from(self._map, offset + SLOT_STATE)
 
     def write_fields(self, offset: int, fields: Any) -> None:
-        FIELDS.pack_into(self._map, offset + SLOT_STATE, *fields)
+        start = offset + SLOT_STATE
+        self._map[start:start + FIELDS.size] = FIELDS.pack(*fields)
 
     def read_leases(self, offset: int) -> list[int]:
         return list(LEASES.unpack_from(self._map, offset + SLOT_STATE + FIELDS.size))
@@ -420,10 +441,31 @@ class Segment:
     def write_leases(self, offset: int, leases: list[int]) -> None:
         LEASES.pack_into(self._map, offset + SLOT_STATE + FIELDS.size, *leases)
 
+    @property
+    def memory(self) -> mmap.mmap:
+        """Return the mapping, for the compiled core to read slots in."""
+        return self._map
+
     def window(self, offset: int) -> memoryview:
         """Return the slot's window bytes, writable in place."""
         start = offset + SLOT_WINDOW
         return memoryview(self._map)[start:start + self.max_window * SLICE]
+
+
+def summary(state: int, errors: int, epoch: int) -> int:
+    """Return the summary word of a slot in ``state`` with ``errors`` counted, in ``epoch``."""
+    quiet = QUIET if errors == 0 and state in COUNTING else 0
+    return ((epoch & ((1 << EPOCH_BITS) - 1)) << 8) | quiet | state
+
+
+# The states whose calls all run and count as when CLOSED.
+COUNTING = (_constants.CLOSED, _constants.DISABLED, _constants.METRICS_ONLY)
+
+
+# Where the compiled core finds what it reads (_shm_slot.h checks them against its own).
+LAYOUT = (SLOT_UNDO_FLAG, SLOT_UPDATES, SLOT_STATE, len(FIELD_NAMES), SLOT_UNDO,
+          FIELD_NAMES.index("s"), FIELD_NAMES.index("e"), FIELD_NAMES.index("r"),
+          FIELD_NAMES.index("g"), FIELD_NAMES.index("sm"), UNDO_FIELDS, QUIET)
 
 
 def _owner_of(path: str) -> str:

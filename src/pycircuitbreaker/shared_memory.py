@@ -8,6 +8,7 @@ of ``/dev/shm``. See docs/shared-memory.md for when to choose it.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from . import _constants, _shm_segment
 from ._fork import FORK_SAFETY
 from ._shared import SharedState
 from ._shm_script import run as run_operation
-from ._shm_segment import MAX_ID_BYTES, MAX_LEASES, LockTimeout, Segment, SegmentError
+from ._shm_segment import LAYOUT, MAX_ID_BYTES, MAX_LEASES, LockTimeout, Segment, SegmentError
 from ._validate import describe, positive_int, seconds
 from .storage import InvalidState, SharedStorage, StorageUnavailable
 
@@ -31,8 +32,6 @@ DEFAULT_CAPACITY = 1024
 # of a time window. Its pages cost memory only once a window writes to them.
 DEFAULT_MAX_WINDOW = 1000
 DEFAULT_LEASE_TIMEOUT = 60.0
-# Reading the state costs no system call: by default every call reads it.
-DEFAULT_REFRESH_INTERVAL = 0.0
 # How long the breakers decide locally after a mutex stayed held by a live process.
 COOL_OFF = 1.0
 MAX_CAPACITY = 1 << 20
@@ -45,19 +44,17 @@ class SharedMemoryStorage(SharedStorage):
     The segment is made on first use with room for ``capacity`` breakers, each with a
     window of up to ``max_window`` calls (count window) or slices (time window); every
     process must open it with the same two. It lasts until :meth:`unlink` or a reboot.
-    ``refresh_interval`` is how stale a process's view may get (0: every call reads the
-    state); ``lease_timeout`` how long a trial call's permit is held for a process that
+    Every decision reads the breaker's slot, so a process never acts on a stale state;
+    ``lease_timeout`` how long a trial call's permit is held for a process that
     died during the call.
     """
 
     def __init__(self, name: str, capacity: int = DEFAULT_CAPACITY, *,
                  max_window: int = DEFAULT_MAX_WINDOW,
-                 refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
                  lease_timeout: float = DEFAULT_LEASE_TIMEOUT) -> None:
         self.name = _shm_segment.check_name(name)
         self.capacity = positive_int("capacity", capacity, MAX_CAPACITY)
         self.max_window = positive_int("max_window", max_window, MAX_WINDOW)
-        self.refresh_interval = seconds("refresh_interval", refresh_interval)
         self.lease_timeout = seconds("lease_timeout", lease_timeout, above_zero=True)
         self._lease_ms = int(self.lease_timeout * 1000)
         self.segment = Segment(self.name, self.capacity, self.max_window)
@@ -103,8 +100,17 @@ class SharedMemoryStorage(SharedStorage):
             raise ValueError(
                 f"half_open_max_calls of a breaker in shared memory is at most {MAX_LEASES}, "
                 f"got {config.half_open_max_calls}")
-        self.segment.slot_of(breaker_id, self._clock_ms())
-        return SharedState(breaker, config, self, self.refresh_interval, self.lease_timeout)
+        offset = self.segment.slot_of(breaker_id, self._clock_ms())
+        # A view is never fresh (refresh_interval 0): reading the slot costs no system call.
+        shared = SharedState(breaker, config, self, 0.0, self.lease_timeout)
+        # Both twins alike: a success settles on the slot as of when it ends.
+        shared.view_settles = False
+        # The compiled core decides the calls it can on the slot itself, in C; it may
+        # compare times only on the host's clock, which its own is.
+        breaker._use_slot(self.segment.memory, offset, LAYOUT,
+                          functools.partial(self.segment.recover_dead, offset),
+                          self._clock_ms is _now_ms)
+        return shared
 
     def available(self) -> bool:
         """Return whether the segment may be tried now (no mutex timed out lately)."""
@@ -112,6 +118,8 @@ class SharedMemoryStorage(SharedStorage):
 
     def run(self, breaker_id: Any, args: tuple[Any, ...]) -> Any:
         """Run one operation on ``breaker_id``'s slot; raise StorageUnavailable if it cannot."""
+        if time.monotonic() < self._down_until:
+            raise StorageUnavailable("cooling off after a mutex stayed held")
         segment = self.segment
         offset = segment.slot_of(breaker_id, self._clock_ms())
         try:
@@ -131,7 +139,7 @@ class SharedMemoryStorage(SharedStorage):
             if done is not None:
                 segment.write_fields(offset, done.fields())
                 segment.write_leases(offset, done.leases)
-                reply = done.reply(time.time_ns() // 1_000_000 - now)
+                reply = done.reply(segment.wall_offset)
             completed = True
         finally:
             segment.end(offset, completed)
@@ -158,17 +166,15 @@ class SharedMemoryStorage(SharedStorage):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Sent to a spawned process, it opens the same segment there.
-        return (_reopen, (self.name, self.capacity, self.max_window, self.refresh_interval,
-                          self.lease_timeout))
+        return (_reopen, (self.name, self.capacity, self.max_window, self.lease_timeout))
 
     def __repr__(self) -> str:
         return f"<SharedMemoryStorage name={self.name!r} capacity={self.capacity}>"
 
 
-def _reopen(name: str, capacity: int, max_window: int, refresh_interval: float,
+def _reopen(name: str, capacity: int, max_window: int,
             lease_timeout: float) -> SharedMemoryStorage:
-    return SharedMemoryStorage(name, capacity, max_window=max_window,
-                               refresh_interval=refresh_interval, lease_timeout=lease_timeout)
+    return SharedMemoryStorage(name, capacity, max_window=max_window, lease_timeout=lease_timeout)
 
 
 def _now_ms() -> int:
