@@ -532,16 +532,20 @@ def test_a_breaker_forked_mid_read_reads_again_in_the_child(impl, redis_url, mom
 # -- 4. the example -------------------------------------------------------------------------
 
 
-def test_shared_workers_example(impl, own_redis):
-    env = core_env(impl)
-    run = subprocess.run([sys.executable, str(EXAMPLE), own_redis.url], env=env,
-                         capture_output=True, text=True, timeout=60)
-    print(f"\n[{impl.name}] {EXAMPLE.name}:\n{run.stdout}{run.stderr}")
+def run_example(impl, example, *args, env=None, timeout=60):
+    """Run ``example`` on the twin ``impl``; return its lines and those about workers."""
+    run = subprocess.run([sys.executable, str(example), *args], env=env or core_env(impl),
+                         capture_output=True, text=True, timeout=timeout)
+    print(f"\n[{impl.name}] {example.name}:\n{run.stdout}{run.stderr}")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     core = {"c": "cython", "py": "python"}[impl.name]
     assert f"({core} core)" in lines[0]
-    workers = [line for line in lines if line.startswith("worker ")]
+    return lines, [line for line in lines if line.startswith("worker ")]
+
+
+def test_shared_workers_example(impl, own_redis):
+    lines, workers = run_example(impl, EXAMPLE, own_redis.url)
     assert len(workers) == 4
     # Each saw it open; one opened it; together they failed fewer times than one
     # breaker per worker would have let them.
@@ -637,19 +641,12 @@ def test_gunicorn_preload_example(impl):
         pytest.skip("gunicorn is not installed (the test group installs it)")
     env = core_env(impl)
     env["PATH"] = f"{gunicorn.parent}{os.pathsep}{env.get('PATH', '')}"
-    run = subprocess.run([sys.executable, str(GUNICORN_EXAMPLE)], env=env,
-                         capture_output=True, text=True, timeout=120)
-    print(f"\n[{impl.name}] {GUNICORN_EXAMPLE.name}:\n{run.stdout}{run.stderr}")
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
-    core = {"c": "cython", "py": "python"}[impl.name]
-    assert f"({core} core)" in lines[0]
-    workers = [line for line in lines if line.startswith("worker ")]
+    lines, workers = run_example(impl, GUNICORN_EXAMPLE, env=env, timeout=120)
     # One opening, in one worker, after exactly the threshold of failed calls: 5, where
     # four breakers of their own would have let through up to 20.
     assert sum("opened the breaker here" in line for line in workers) == 1
     failed = sum(int(re.search(r"(\d+) failed at the dependency", line).group(1))
                  for line in workers)
     assert failed == 5
-    assert "The dependency saw 25 calls for 100 requests" in run.stdout
+    assert "The dependency saw 25 calls for 100 requests: 20 answered, 5 failed." in lines
     assert lines[-1].startswith("The breaker opened once")
