@@ -138,10 +138,10 @@ class SharedState:
                 repr(float(rule.failure_rate)),
                 repr(float(rule.slow_call_rate)) if rule.slow_call_duration is not None else "-1",
             )
-        # Whether the view a call was admitted on may settle its success with no round
-        # trip. Not when the compiled core admits calls on a shared memory slot, with no
-        # view read: there a success settles on the slot, as of when it ends.
-        self.view_settles = True
+        # What says a success admitted in an epoch changes nothing, with no round trip:
+        # the view it was admitted on, or (set by the storage) the shared state as it is
+        # when the call ends, as a shared memory slot's compiled core reads it.
+        self.settled: Callable[[int], bool] | None = None
         self._pending: list[tuple[int, int]] = []  # (epoch, outcome digit) of calls not yet sent
         # (epoch, calls, failures, slow calls) of the batch's newest epoch (see _may_open).
         self._tally = _NO_TALLY
@@ -277,7 +277,9 @@ class SharedState:
 
     def _settled_by_view(self, epoch: int) -> bool:
         """Return whether a success admitted in ``epoch`` changes nothing, as far as the view knows."""
-        return self.view_settles and self._fast[2] == epoch
+        if self.settled is not None:
+            return self.settled(epoch)
+        return self._fast[2] == epoch
 
     def begin(self, with_fallback: bool) -> Any:
         """Admit a call and return its token; None means: run the fallback; or reject."""

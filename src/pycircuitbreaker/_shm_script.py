@@ -71,9 +71,11 @@ class Run:
         self.wn: int | None = self._int("wn", wn, -MAX_INTEGER, MAX_INTEGER) if wn_set else None
         # The window's shape: +size for a count window, -size for a time one, 0 for none.
         self.wz = self._int("wz", wz, -len(window) // SLICE, len(window))
-        for index in range(0, 2 * MAX_LEASES, 2):
-            if leases[index] < 0 or (leases[index] == 0) != (leases[index + 1] == 0):
-                self.invalid = self.invalid or "leases"
+        # Each lease is a deadline > 0 with its digest, or two zeros (map: in C, not a loop
+        # in Python, as it runs on every operation).
+        deadlines, digests = leases[0::2], leases[1::2]
+        if min(deadlines) < 0 or list(map(bool, deadlines)) != list(map(bool, digests)):
+            self.invalid = self.invalid or "leases"
         self.old = NO_STATE
         self.noticed = self.granted = self.would = 0
 
@@ -99,8 +101,7 @@ class Run:
     # -- leases --------------------------------------------------------------------
 
     def lease_count(self) -> int:
-        leases = self.leases
-        return sum(1 for index in range(0, 2 * MAX_LEASES, 2) if leases[index])
+        return MAX_LEASES - self.leases[0::2].count(0)
 
     def release(self, lease: str) -> None:
         digest, leases = lease_digest(lease), self.leases

@@ -69,6 +69,9 @@ FIELD_NAMES = ("s", "e", "c", "r", "o", "g", "n", "wc", "wf", "ws", "wh", "wn", 
 # never sees half of one, nor a zero in between.
 FIELDS = struct.Struct(f"@{len(FIELD_NAMES)}q")
 LEASES = struct.Struct(f"@{2 * MAX_LEASES}q")
+# One field, read with no lock (one aligned 8-byte load), and those quiet() reads.
+_FIELD = struct.Struct("@q")
+_QUIET_FIELDS = tuple(FIELD_NAMES.index(name) for name in ("s", "e", "g", "sm"))
 # The summary word: state in bits 0-3, QUIET when a success changes nothing, the epoch
 # (its low EPOCH_BITS bits) from bit 8 on.
 QUIET = 0x10
@@ -382,20 +385,25 @@ class Segment:
         return self._pthread.lock(self._base + at,
                                   lambda: _UNDO.unpack_from(self._map, updates)[0])
 
-    def begin(self, offset: int) -> None:
-        """Lock a slot for an update, first undoing one its last owner died in."""
+    def begin(self, offset: int, update: bool = True) -> None:
+        """Lock a slot for an update (or a read), first undoing one its last owner died in."""
         if self._lock(offset + SLOT_MUTEX, offset + SLOT_UPDATES):
             try:
                 self._recover(offset)
             finally:
                 self._pthread.mutex_consistent(self._base + offset + SLOT_MUTEX)
+        if not update:
+            return
         # The undo copy first, then the flag that says it is valid.
         undo, state = offset + SLOT_UNDO, offset + SLOT_STATE
         self._map[undo:undo + STATE_BYTES] = self._map[state:state + STATE_BYTES]
         _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, UNDO_ALL)
 
-    def end(self, offset: int, completed: bool) -> None:
-        """Unlock a slot after an update; one cut short by an exception is undone."""
+    def end(self, offset: int, completed: bool, update: bool = True) -> None:
+        """Unlock a slot after an update (or a read); one cut short by an exception is undone."""
+        if not update:
+            self._pthread.unlock(self._base + offset + SLOT_MUTEX)
+            return
         try:
             if not completed:
                 self._recover(offset)
@@ -405,6 +413,19 @@ class Segment:
                             & 0xFFFFFFFF)
         finally:
             self._pthread.unlock(self._base + offset + SLOT_MUTEX)
+
+    def quiet(self, offset: int, epoch: int) -> bool:
+        """Return whether a success of ``epoch`` changes nothing in the slot, read with no lock.
+
+        As the compiled core reads it (_shm_slot.h): the summary, and the fields it sums
+        up, agreeing; anything else says no, and the success is an update.
+        """
+        start = offset + SLOT_STATE
+        state, errors, epoch_now, word = (
+            int(_FIELD.unpack_from(self._map, start + 8 * index)[0]) for index in _QUIET_FIELDS)
+        mask = (1 << EPOCH_BITS) - 1
+        return (word & QUIET != 0 and errors == 0 and state == word & 0xF and word & 0xE0 == 0
+                and epoch_now & mask == word >> 8 == epoch & mask)
 
     def recover_dead(self, offset: int) -> None:
         """Undo the update of a process that died holding the slot's mutex; the caller holds it."""

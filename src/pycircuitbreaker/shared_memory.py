@@ -104,7 +104,7 @@ class SharedMemoryStorage(SharedStorage):
         # A view is never fresh (refresh_interval 0): reading the slot costs no system call.
         shared = SharedState(breaker, config, self, 0.0, self.lease_timeout)
         # Both twins alike: a success settles on the slot as of when it ends.
-        shared.view_settles = False
+        shared.settled = functools.partial(self.segment.quiet, offset)
         # The compiled core decides the calls it can on the slot itself, in C; it may
         # compare times only on the host's clock, which its own is.
         breaker._use_slot(self.segment.memory, offset, LAYOUT,
@@ -122,8 +122,9 @@ class SharedMemoryStorage(SharedStorage):
             raise StorageUnavailable("cooling off after a mutex stayed held")
         segment = self.segment
         offset = segment.slot_of(breaker_id, self._clock_ms())
+        update = args[0] != "read"  # a read writes nothing: no undo copy, no write back
         try:
-            segment.begin(offset)
+            segment.begin(offset, update)
         except (LockTimeout, OSError) as error:
             # A mutex held by a live process (a stopped one) or unusable: the breakers
             # decide locally for a while, as when Redis is down.
@@ -137,12 +138,13 @@ class SharedMemoryStorage(SharedStorage):
             done, invalid = run_operation(segment.read_fields(offset), leases,
                                           segment.window(offset), now, args)
             if done is not None:
-                segment.write_fields(offset, done.fields())
-                segment.write_leases(offset, done.leases)
+                if update:
+                    segment.write_fields(offset, done.fields())
+                    segment.write_leases(offset, done.leases)
                 reply = done.reply(segment.wall_offset)
             completed = True
         finally:
-            segment.end(offset, completed)
+            segment.end(offset, completed, update)
         if done is None:
             raise InvalidState(f"the stored field {invalid!r} is not valid")
         return reply
