@@ -1,9 +1,13 @@
-"""Failure-rate windows shared through a real Redis, on both twins."""
+"""Failure-rate windows shared through a real Redis, on both twins.
+
+The tests of the window's rules run on a shared memory segment too (``place``): its
+slots keep the same windows, by the same rules, in a port of the Redis script.
+"""
 
 import time
 
 import pytest
-from conftest import Boom, fail, ok
+from conftest import Boom, fail, ok, requires_shared_memory
 from redis_server import make_storage
 
 from pycircuitbreaker import CircuitBreakerException, CircuitBreakerState, count_window, time_window
@@ -12,16 +16,28 @@ CLOSED, OPEN, HALF_OPEN = (CircuitBreakerState.CLOSED, CircuitBreakerState.OPEN,
                            CircuitBreakerState.HALF_OPEN)
 
 
-def pair(impl, url, strategy, **options):
+@pytest.fixture(params=["redis", pytest.param("shared_memory", marks=requires_shared_memory)])
+def place(request):
+    """Return a function making a storage: on the test's Redis, or its own segment."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        return lambda: make_storage(url)
+    from pycircuitbreaker.shared_memory import SharedMemoryStorage
+
+    name = request.getfixturevalue("shm_name")
+    return lambda: SharedMemoryStorage(name)
+
+
+def pair(impl, place, strategy, **options):
     """Two breakers on one shared window: two processes, as far as they know."""
-    return [impl.CircuitBreaker(breaker_id="window", storage=make_storage(url),
+    return [impl.CircuitBreaker(breaker_id="window", storage=place(),
                                 strategy=strategy, **options) for _ in range(2)]
 
 
-def test_count_window_trips_on_the_shared_failure_rate(impl, redis_url):
+def test_count_window_trips_on_the_shared_failure_rate(impl, place):
     changes = []
     a, b = [
-        impl.CircuitBreaker(breaker_id="window", storage=make_storage(redis_url),
+        impl.CircuitBreaker(breaker_id="window", storage=place(),
                             strategy=count_window(4, failure_rate=0.5, minimum_calls=4),
                             on_open=lambda breaker, cause: changes.append((breaker, cause)))
         for _ in range(2)
@@ -40,8 +56,8 @@ def test_count_window_trips_on_the_shared_failure_rate(impl, redis_url):
         a.call(ok())
 
 
-def test_count_window_forgets_the_oldest_call(impl, redis_url):
-    a, b = pair(impl, redis_url, count_window(3, failure_rate=0.7, minimum_calls=3))
+def test_count_window_forgets_the_oldest_call(impl, place):
+    a, b = pair(impl, place, count_window(3, failure_rate=0.7, minimum_calls=3))
     with pytest.raises(Boom):
         a.call(fail())
     b.call(ok())
@@ -57,8 +73,8 @@ def test_count_window_forgets_the_oldest_call(impl, redis_url):
     assert b.state == OPEN
 
 
-def test_window_is_cleared_when_the_breaker_closes_again(impl, redis_url):
-    a, b = pair(impl, redis_url, count_window(2, failure_rate=1.0, minimum_calls=2),
+def test_window_is_cleared_when_the_breaker_closes_again(impl, place):
+    a, b = pair(impl, place, count_window(2, failure_rate=1.0, minimum_calls=2),
                 recovery_timeout=0.05)
     for breaker in (a, b):
         with pytest.raises(Boom):
@@ -72,8 +88,8 @@ def test_window_is_cleared_when_the_breaker_closes_again(impl, redis_url):
     assert b.state == CLOSED  # one failure in a new window
 
 
-def test_time_window_drops_calls_older_than_its_span(impl, redis_url):
-    a, b = pair(impl, redis_url, time_window(0.2, failure_rate=1.0, minimum_calls=2, buckets=4))
+def test_time_window_drops_calls_older_than_its_span(impl, place):
+    a, b = pair(impl, place, time_window(0.2, failure_rate=1.0, minimum_calls=2, buckets=4))
     with pytest.raises(Boom):
         a.call(fail())
     time.sleep(0.25)  # that failure leaves the window
@@ -85,10 +101,10 @@ def test_time_window_drops_calls_older_than_its_span(impl, redis_url):
     assert b.state == OPEN
 
 
-def test_slow_calls_count_across_breakers(impl, redis_url):
+def test_slow_calls_count_across_breakers(impl, place):
     strategy = count_window(2, failure_rate=1.0, minimum_calls=2, slow_call_duration=0.01,
                             slow_call_rate=1.0)
-    a, b = pair(impl, redis_url, strategy)
+    a, b = pair(impl, place, strategy)
 
     def slow():
         time.sleep(0.015)
@@ -119,8 +135,8 @@ def test_healthy_windowed_breaker_sends_a_batch_per_refresh_interval(impl, redis
     assert int(window[b"wc"]) == 100 and int(window[b"wf"]) == 1
 
 
-def test_disabled_window_records_but_never_trips(impl, redis_url):
-    a, b = pair(impl, redis_url, count_window(2, failure_rate=0.5, minimum_calls=2))
+def test_disabled_window_records_but_never_trips(impl, place):
+    a, b = pair(impl, place, count_window(2, failure_rate=0.5, minimum_calls=2))
     a.disable()
     for breaker in (a, b, a):
         with pytest.raises(Boom):
