@@ -468,3 +468,70 @@ def test_the_compiled_core_takes_only_a_slot_it_can_read_safely(shm_name):
         memory.close()  # held while the breaker reads it
     assert breaker.call(ok()) == "ok"
     assert isinstance(memory, mmap.mmap)
+
+
+# -- what the storage never lets happen ---------------------------------------------------
+
+
+def test_a_full_dev_shm_is_a_clear_error_when_the_segment_is_made(shm_name, monkeypatch):
+    import errno
+
+    def no_room(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", no_room)
+    with pytest.raises(SegmentError, match=f"cannot make shared memory segment '{shm_name}' "
+                                           f"of .* bytes \\(capacity=4, max_window=1000\\): "
+                                           f"No space left"):
+        SharedMemoryStorage(shm_name, capacity=4)
+    monkeypatch.undo()
+    SharedMemoryStorage(shm_name, capacity=4)  # emptied: made afresh once there is room
+
+
+def test_a_damaged_window_shape_is_repaired_without_reaching_the_caller(impl, shm_name):
+    from pycircuitbreaker._shm_segment import FIELD_NAMES, FIELDS, SLOT_STATE
+
+    storage = SharedMemoryStorage(shm_name)
+    breaker = impl.CircuitBreaker(breaker_id="shape", storage=storage, error_threshold=2)
+    offset = storage.segment.slot_of("shape", 0)
+    fields = list(FIELDS.unpack_from(storage.segment._map, offset + SLOT_STATE))
+    fields[FIELD_NAMES.index("wz")] = 10**12  # far past any window: clearing it must not try
+    FIELDS.pack_into(storage.segment._map, offset + SLOT_STATE, *fields)
+    for _ in range(3):
+        assert breaker.call(ok()) == "ok"  # (the compiled core reads no window: admitted)
+    breaker.reset()  # a control writes a new state over it, and must not try to clear 10**12
+    assert FIELDS.unpack_from(storage.segment._map, offset + SLOT_STATE)[
+        FIELD_NAMES.index("wz")] == 0
+    errors(breaker, 2)
+    assert breaker.state is OPEN
+
+
+def test_an_interrupt_while_the_slot_is_locked_lets_it_go(impl, shm_name, monkeypatch):
+    from pycircuitbreaker import _shm_segment
+
+    storage = SharedMemoryStorage(shm_name)
+    breaker = impl.CircuitBreaker(breaker_id="interrupted", error_threshold=3, storage=storage)
+    assert breaker.call(ok()) == "ok"
+
+    class Interrupting:
+        """The undo flag's struct, whose first write raises as a signal handler would."""
+
+        def __init__(self, real):
+            self.real, self.raised = real, False
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def pack_into(self, *args):
+            if not self.raised:
+                self.raised = True
+                raise KeyboardInterrupt
+            return self.real.pack_into(*args)
+
+    monkeypatch.setattr(_shm_segment, "_UNDO", Interrupting(_shm_segment._UNDO))
+    with pytest.raises(KeyboardInterrupt):
+        storage.run("interrupted", ("error", 0, "", 3, 1000))
+    monkeypatch.undo()
+    other = SharedMemoryStorage(shm_name)  # another process: it takes the mutex at once
+    errors(impl.CircuitBreaker(breaker_id="interrupted", error_threshold=3, storage=other), 3)
+    assert breaker.state is OPEN and other.fallbacks == 0 and storage.fallbacks == 0

@@ -90,6 +90,8 @@ class Run:
         self.s, self.e, self.c, self.r, self.o, self.g, self.n = CLOSED, 0, 0, 0, now, now, 0
         self.leases[:] = [0] * (2 * MAX_LEASES)
         self.clear_window()
+        # All of it, whatever shape the damaged state claimed.
+        self.window[:] = bytes(len(self.window))
 
     def fields(self) -> tuple[int, ...]:
         """Return the fields to write back, in FIELD_NAMES order."""
@@ -126,7 +128,8 @@ class Run:
     # -- transitions ---------------------------------------------------------------
 
     def clear_window(self) -> None:
-        extent = abs(self.wz) * (SLICE if self.wz < 0 else 1)
+        # The part the window's shape used, never past the slot's: wz may be damaged.
+        extent = min(abs(self.wz) * (SLICE if self.wz < 0 else 1), len(self.window))
         if extent:
             self.window[:extent] = bytes(extent)
         self.wc = self.wf = self.ws = self.wh = self.wz = 0

@@ -53,6 +53,8 @@ LOCK_TIMEOUT = 0.25
 # every reply agrees on them); then, at HEADER_MUTEX, the mutex that guards the
 # directory (allocating slots).
 _HEADER = struct.Struct("<8sIIIIq")
+# Bumped each time the directory's mutex is let go: its waiters' sign of progress.
+HEADER_UPDATES = 40
 HEADER_MUTEX = 64
 MUTEX_BYTES = 64  # room for a pthread_mutex_t on every platform it exists on
 HEADER_BYTES = 4096
@@ -283,8 +285,18 @@ class Segment:
     def _make(self, fd: int, capacity: int, max_window: int) -> None:
         """Lay out a new segment: header, directory mutex, every slot's mutex."""
         size = slot_size(max_window)
-        os.ftruncate(fd, HEADER_BYTES + capacity * size)
-        with mmap.mmap(fd, HEADER_BYTES + capacity * size) as view:
+        total = HEADER_BYTES + capacity * size
+        os.ftruncate(fd, total)
+        try:
+            # Every page now: a full /dev/shm is this error, never a SIGBUS on a later write.
+            os.posix_fallocate(fd, 0, total)
+        except OSError as error:
+            os.ftruncate(fd, 0)
+            raise SegmentError(
+                f"cannot make shared memory segment {self.name!r} of {total:,} bytes "
+                f"(capacity={capacity}, max_window={max_window}): {error.strerror}; free "
+                f"space in {FOLDER}, or make a smaller one") from None
+        with mmap.mmap(fd, total) as view:
             anchor = ctypes.c_char.from_buffer(view)
             base = ctypes.addressof(anchor)
             self._pthread.init(base + HEADER_MUTEX)
@@ -332,7 +344,7 @@ class Segment:
             return offset
         encoded = breaker_id.encode("utf-8")
         with self._lock_in_process:
-            if self._lock(HEADER_MUTEX):
+            if self._lock(HEADER_MUTEX, HEADER_UPDATES):
                 # A dead holder left the directory whole: a slot is taken by its last write.
                 self._pthread.mutex_consistent(self._base + HEADER_MUTEX)
             try:
@@ -356,6 +368,7 @@ class Segment:
                     offset = free
                     self._take(offset, encoded, now)
             finally:
+                self._bump(HEADER_UPDATES)
                 self._pthread.unlock(self._base + HEADER_MUTEX)
             self.directory[breaker_id] = offset
         return offset
@@ -375,42 +388,53 @@ class Segment:
 
     # -- a slot's mutex and undo copy ------------------------------------------------
 
-    def _lock(self, at: int, updates: int | None = None) -> bool:
+    def _lock(self, at: int, updates: int) -> bool:
         """Lock the mutex at offset ``at``; return True if its last owner died holding it.
 
-        ``updates``: the offset of the count of updates it guards, if there is one.
+        ``updates``: the offset of the count its holders bump as they let it go.
         """
-        if updates is None:
-            return self._pthread.lock(self._base + at, lambda: 0)
         return self._pthread.lock(self._base + at,
                                   lambda: _UNDO.unpack_from(self._map, updates)[0])
 
+    def _bump(self, at: int) -> None:
+        """Add one to the count at offset ``at`` (its mutex held): progress for waiters."""
+        _UNDO.pack_into(self._map, at, (_UNDO.unpack_from(self._map, at)[0] + 1) & 0xFFFFFFFF)
+
     def begin(self, offset: int, update: bool = True) -> None:
-        """Lock a slot for an update (or a read), first undoing one its last owner died in."""
-        if self._lock(offset + SLOT_MUTEX, offset + SLOT_UPDATES):
-            try:
-                self._recover(offset)
-            finally:
-                self._pthread.mutex_consistent(self._base + offset + SLOT_MUTEX)
-        if not update:
-            return
-        # The undo copy first, then the flag that says it is valid.
-        undo, state = offset + SLOT_UNDO, offset + SLOT_STATE
-        self._map[undo:undo + STATE_BYTES] = self._map[state:state + STATE_BYTES]
-        _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, UNDO_ALL)
+        """Lock a slot for an update (or a read), first undoing one its last owner died in.
+
+        Anything raised once it is locked (a KeyboardInterrupt too) unlocks it again: a
+        live process must never keep it.
+        """
+        dead = self._lock(offset + SLOT_MUTEX, offset + SLOT_UPDATES)
+        try:
+            if dead:
+                try:
+                    self._recover(offset)
+                finally:
+                    self._pthread.mutex_consistent(self._base + offset + SLOT_MUTEX)
+            if update:
+                # The undo copy first, then the flag that says it is valid.
+                undo, state = offset + SLOT_UNDO, offset + SLOT_STATE
+                self._map[undo:undo + STATE_BYTES] = self._map[state:state + STATE_BYTES]
+                _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, UNDO_ALL)
+        except BaseException:
+            self._pthread.unlock(self._base + offset + SLOT_MUTEX)
+            raise
 
     def end(self, offset: int, completed: bool, update: bool = True) -> None:
         """Unlock a slot after an update (or a read); one cut short by an exception is undone."""
         if not update:
-            self._pthread.unlock(self._base + offset + SLOT_MUTEX)
+            try:
+                self._bump(offset + SLOT_UPDATES)
+            finally:
+                self._pthread.unlock(self._base + offset + SLOT_MUTEX)
             return
         try:
             if not completed:
                 self._recover(offset)
             _UNDO.pack_into(self._map, offset + SLOT_UNDO_FLAG, 0)
-            updates = offset + SLOT_UPDATES
-            _UNDO.pack_into(self._map, updates, (_UNDO.unpack_from(self._map, updates)[0] + 1)
-                            & 0xFFFFFFFF)
+            self._bump(offset + SLOT_UPDATES)
         finally:
             self._pthread.unlock(self._base + offset + SLOT_MUTEX)
 

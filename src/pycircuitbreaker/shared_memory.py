@@ -143,6 +143,10 @@ class SharedMemoryStorage(SharedStorage):
                     segment.write_leases(offset, done.leases)
                 reply = done.reply(segment.wall_offset)
             completed = True
+        except Exception as error:
+            # Whatever the slot held that made the rule fail: an outage of this breaker
+            # (its update undone), repaired by its next round trip, never the caller's.
+            raise InvalidState(f"the slot could not be updated: {error!r}") from error
         finally:
             segment.end(offset, completed, update)
         if done is None:
