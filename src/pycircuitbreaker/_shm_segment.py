@@ -379,8 +379,7 @@ class Segment:
         fields = dict.fromkeys(FIELD_NAMES, 0)
         fields["o"] = fields["g"] = now
         fields["sm"] = summary(0, 0, now)
-        # The window of a slot never taken is zeros still, as ftruncate made it: its pages
-        # cost no memory until the breaker's window uses them.
+        # The window of a slot never taken is zeros still, as the segment was made.
         self.write_fields(offset, fields.values())
         self._map[offset + SLOT_ID:offset + SLOT_ID + len(encoded)] = encoded
         # Taken last: a crash before it leaves the slot free.

@@ -29,7 +29,7 @@ __all__ = ["SegmentError", "SharedMemoryStorage"]
 
 DEFAULT_CAPACITY = 1024
 # The largest window a breaker of the segment may use: calls of a count window, slices
-# of a time window. Its pages cost memory only once a window writes to them.
+# of a time window (12 bytes of every slot each, reserved when the segment is made).
 DEFAULT_MAX_WINDOW = 1000
 DEFAULT_LEASE_TIMEOUT = 60.0
 # How long the breakers decide locally after a mutex stayed held by a live process.
@@ -44,9 +44,9 @@ class SharedMemoryStorage(SharedStorage):
     The segment is made on first use with room for ``capacity`` breakers, each with a
     window of up to ``max_window`` calls (count window) or slices (time window); every
     process must open it with the same two. It lasts until :meth:`unlink` or a reboot.
-    Every decision reads the breaker's slot, so a process never acts on a stale state;
-    ``lease_timeout`` how long a trial call's permit is held for a process that
-    died during the call.
+    Every decision reads the breaker's slot, so no process acts on a stale state.
+    ``lease_timeout`` is how long a trial call's permit is held for a process that died
+    during the call.
     """
 
     def __init__(self, name: str, capacity: int = DEFAULT_CAPACITY, *,
@@ -56,7 +56,6 @@ class SharedMemoryStorage(SharedStorage):
         self.capacity = positive_int("capacity", capacity, MAX_CAPACITY)
         self.max_window = positive_int("max_window", max_window, MAX_WINDOW)
         self.lease_timeout = seconds("lease_timeout", lease_timeout, above_zero=True)
-        self._lease_ms = int(self.lease_timeout * 1000)
         self.segment = Segment(self.name, self.capacity, self.max_window)
         self._lock = threading.Lock()
         FORK_SAFETY.register(self, "_lock")
