@@ -13,6 +13,8 @@ DISABLED = 4  # disable(): every call runs, outcomes are counted, nothing trips
 # metrics_only(): every call runs and is counted; where the breaker would open, it
 # counts a would-be opening instead, and starts counting afresh.
 METRICS_ONLY = 5
+# The states whose calls all run and are counted as when CLOSED (windows included).
+COUNTING = (CLOSED, DISABLED, METRICS_ONLY)
 # Not a state: the core of a breaker with a storage holds it, so that no call takes the
 # CLOSED fast path: the shared route decides from the shared state's view instead.
 SHARED = 6

@@ -59,8 +59,6 @@ _SHARED, _LOCAL = "shared", "local"
 _REPAIR_BY_STATE = {CLOSED: CLOSED, OPEN: OPEN, HALF_OPEN: OPEN, FORCED_OPEN: FORCED_OPEN,
                     DISABLED: DISABLED, METRICS_ONLY: METRICS_ONLY}
 _NOT_LOCAL = ("strategy_code", "rule", "registry", "storage")
-# The states whose calls all run and are counted as when CLOSED.
-_COUNTING = (CLOSED, DISABLED, METRICS_ONLY)
 _CALLBACKS = ("on_open", "on_close", "on_half_open", "on_state_change")
 # Positions of the call counts SharedState keeps, in the order of _metrics.CALL_COUNTS.
 _SUCCESSES, _ERRORS, _IGNORED, _REJECTIONS, _SLOW_CALLS = range(len(CALL_COUNTS))
@@ -463,7 +461,7 @@ class SharedState:
         if granted:
             # Admitted without a lease: HALF_OPEN with no limit, or CLOSED meanwhile,
             # where a windowed breaker records the call in its window.
-            windowed = self._windowed and view.state in _COUNTING
+            windowed = self._windowed and view.state in _constants.COUNTING
             return (_SHARED, view.epoch, "", windowed, start)
         return self._reject(view, with_fallback)
 
@@ -778,7 +776,7 @@ class SharedState:
         # refresh_interval=0 reads the state on every call: no view is ever fresh.
         if self._local is None and not self._orphans and self._refresh_interval > 0:
             fresh_until = view.read_at + self._refresh_interval
-        quiet = view.errors == 0 and view.state in _COUNTING
+        quiet = view.errors == 0 and view.state in _constants.COUNTING
         self._fast = (view, fresh_until, view.epoch if quiet else None)
         try:
             self._breaker._publish(view.state, view.errors, view.epoch, view.recover_at,

@@ -20,8 +20,9 @@ import struct
 from typing import Any, Callable
 
 from . import _constants
+from ._constants import COUNTING
 from ._redis_script import MAX_INTEGER, MAX_PERIOD_MS, NO_STATE
-from ._shm_segment import COUNTING, FIELD_NAMES, MAX_LEASES, SLICE, summary
+from ._shm_segment import FIELD_NAMES, MAX_LEASES, SLICE, summary
 
 CLOSED, OPEN, HALF_OPEN = _constants.CLOSED, _constants.OPEN, _constants.HALF_OPEN
 METRICS_ONLY = _constants.METRICS_ONLY

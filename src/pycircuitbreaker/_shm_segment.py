@@ -498,12 +498,8 @@ class Segment:
 
 def summary(state: int, errors: int, epoch: int) -> int:
     """Return the summary word of a slot in ``state`` with ``errors`` counted, in ``epoch``."""
-    quiet = QUIET if errors == 0 and state in COUNTING else 0
+    quiet = QUIET if errors == 0 and state in _constants.COUNTING else 0
     return ((epoch & ((1 << EPOCH_BITS) - 1)) << 8) | quiet | state
-
-
-# The states whose calls all run and count as when CLOSED.
-COUNTING = (_constants.CLOSED, _constants.DISABLED, _constants.METRICS_ONLY)
 
 
 # Where the compiled core finds what it reads (_shm_slot.h checks them against its own).
