@@ -37,14 +37,6 @@ def lease_digest(lease: str) -> int:
     return digest or 1
 
 
-class Invalid(Exception):
-    """A field of the slot holds a value the rule never writes."""
-
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
 class Run:
     """One operation on one locked slot: its fields as attributes, then written back."""
 
